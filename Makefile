@@ -1,0 +1,36 @@
+# redheart: `make demo` and `make test` each set everything up from a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PLUGINS := redheart_plugins_claude redheart_plugins_openai redheart_plugins_local
+STAMP := $(VENV)/.installed
+PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test bench soak clean
+
+install: $(STAMP)
+
+# torch first, from the pinned CPU build: a bare `torch` requirement would pull CUDA packages.
+$(STAMP): $(PYPROJECTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/redheart analyze --config examples/configs/offline.yaml - < examples/situation.txt
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

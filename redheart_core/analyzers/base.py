@@ -1,0 +1,54 @@
+"""The analyzer contract: what the pipeline hands an analyzer and what it expects back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
+
+if TYPE_CHECKING:  # numpy / torch stay out of start-up
+    import numpy as np
+    import torch
+
+    from ..schema import InitialAnalysis
+
+
+@dataclass
+class AnalyzerItem:
+    """One request as an analyzer sees it.
+
+    ``embedding`` is the shared embedder's vector of ``text`` (or of ``translated_text`` when
+    a translation was made), computed once per request; ``results`` holds the outputs of the
+    analyzers named in ``requires``.
+    """
+
+    request_id: str
+    text: str
+    language: str = "en"
+    embedding: "np.ndarray | None" = None
+    initial: "InitialAnalysis | None" = None
+    results: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    translated_text: str | None = None
+
+    @property
+    def english_text(self) -> str:
+        """The text an English-only consumer should read."""
+        return self.translated_text or self.text
+
+
+@runtime_checkable
+class Analyzer(Protocol):
+    """An analyzer: ``analyze_batch`` returns one JSON-serialisable dict per item, in order.
+
+    ``modules()`` (optional) returns the torch modules it runs, for the memory manager.
+    """
+
+    name: str
+    requires: tuple[str, ...]
+
+    def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]: ...
+
+
+def analyzer_modules(analyzer: Any) -> "dict[str, torch.nn.Module]":
+    """The analyzer's torch modules, or none when it does not declare any."""
+    modules = getattr(analyzer, "modules", None)
+    return dict(modules()) if callable(modules) else {}

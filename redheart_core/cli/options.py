@@ -1,0 +1,57 @@
+"""Options every config-driven command shares, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from ..errors import ConfigError, RedheartError
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--config FILE`` (repeatable), ``--set KEY=VALUE`` (repeatable) and ``--debug``."""
+    func = click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(func)
+    func = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help="Override one config key (dotted path); repeatable.")(func)
+    func = click.option("--config", "config_files", multiple=True, metavar="FILE",
+                        type=click.Path(dir_okay=False),
+                        help="A YAML config file; repeatable, later files win.")(func)
+    return func
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected errors into a one-line message and an exit code (tracebacks with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            if debug:
+                raise
+            fail(f"config: {exc}", EXIT_USAGE)
+        except RedheartError as exc:
+            if debug:
+                raise
+            fail(str(exc), EXIT_USAGE)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def load_cli_config(config_files: tuple[str, ...], overrides: tuple[str, ...]) -> Any:
+    from ..config import load_config
+
+    return load_config(files=list(config_files), overrides=list(overrides))

@@ -1,0 +1,75 @@
+"""The LLM backend contract.
+
+A backend implements one method, :meth:`LLMBackend.complete`; the initial reading and the final
+summary are built on it by the base class (prompt, parse, validate, one repair re-ask), so every
+backend gets the same behaviour and a plugin author writes only the transport.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+
+if TYPE_CHECKING:
+    from ..schema import AnalysisResult, InitialAnalysis
+
+
+@dataclass
+class Message:
+    role: str  # "user" | "assistant"
+    content: str
+
+
+@dataclass
+class LLMRequest:
+    system: str
+    messages: list[Message]
+    max_tokens: int = 1024
+    temperature: float = 0.0
+    json_schema: Optional[dict[str, Any]] = None
+    schema_name: str = "initial_reading"
+
+
+@dataclass
+class LLMResponse:
+    """What a backend returns. ``data`` holds structured output when the transport gives it
+    directly (a tool call's input); otherwise the JSON is parsed from ``text``."""
+
+    text: str
+    model: Optional[str] = None
+    usage: Optional[dict[str, int]] = None
+    data: Optional[dict[str, Any]] = None
+    retries: int = 0
+
+
+class LLMBackend(abc.ABC):
+    """Base class of every LLM backend."""
+
+    #: the registered name, set by the registry when the backend is built
+    name: str = "?"
+    #: whether the model reads only English (then Korean input is translated first)
+    english_only: bool = False
+    model: Optional[str] = None
+
+    @abc.abstractmethod
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        """Send one request to the model and return its reply."""
+
+    async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
+        """Yield the reply's text in chunks; the default yields :meth:`complete`'s text once."""
+        response = await self.complete(request)
+        yield response.text
+
+    async def analyze_initial(self, text: str) -> "InitialAnalysis":
+        from .reading import analyze_initial
+
+        return await analyze_initial(self, text)
+
+    async def summarize_final(self, result: "AnalysisResult") -> str:
+        from .reading import summarize_final
+
+        return await summarize_final(self, result)
+
+    async def aclose(self) -> None:
+        """Release connections; safe to call more than once."""

@@ -1,0 +1,70 @@
+"""The composition root: builds what a config names, from the plugin registry, exactly once.
+
+Everything a pipeline uses (the LLM backend, the analyzers in dependency order, the shared
+embedder, the memory manager) hangs off one :class:`Runtime`, so a model is never loaded twice
+and plugins reach shared services through it instead of through globals.
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import cached_property
+from typing import Any
+
+from omegaconf import DictConfig
+
+from .config import analyzer_order, config_hash, plugin_options, validate_config
+from .plugins import PluginRegistry, Registration, get_registry
+
+
+class Runtime:
+    """What one config composes. Factories are called as ``factory(options)``; a factory that
+    also declares a ``runtime`` parameter gets this object, to reach shared services."""
+
+    def __init__(self, config: DictConfig, registry: PluginRegistry | None = None):
+        self.config = config
+        self.registry = registry or get_registry(config.plugins.disabled)
+        validate_config(config, self.registry)
+        self.config_hash = config_hash(config)
+
+    def build(self, registration: Registration, options_key: str) -> Any:
+        """Call a registration's factory with its validated options (and this runtime)."""
+        options = plugin_options(self.config, registration, options_key)
+        factory = registration.factory
+        try:
+            accepts_runtime = "runtime" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            accepts_runtime = False
+        obj = factory(options, runtime=self) if accepts_runtime else factory(options)
+        try:
+            obj.name = registration.name
+        except AttributeError:
+            pass
+        return obj
+
+    @cached_property
+    def llm(self) -> Any:
+        reg = self.registry.get("llm_backends", self.config.llm.backend, "llm.backend")
+        return self.build(reg, "llm.options")
+
+    @cached_property
+    def analyzer_names(self) -> list[str]:
+        return analyzer_order(list(self.config.analyzers), self.registry)
+
+    @cached_property
+    def analyzers(self) -> list[Any]:
+        """The configured analyzers, built, in dependency order."""
+        built = []
+        for name in self.analyzer_names:
+            reg = self.registry.get("analyzers", name)
+            analyzer = self.build(reg, f"analyzer_options.{name}")
+            if not getattr(analyzer, "requires", None):
+                try:
+                    analyzer.requires = reg.requires
+                except AttributeError:
+                    pass
+            built.append(analyzer)
+        return built
+
+    def requires_of(self, name: str) -> tuple[str, ...]:
+        return self.registry.get("analyzers", name).requires

@@ -1,0 +1,352 @@
+"""The result a user gets back, and the messages that carry a request through the pipeline.
+
+Field names are a contract (ARCHITECTURE section 7, ``schema_version: "1"``). Analyzers return
+plain dicts; :meth:`AnalysisResult.from_dict` turns them into these typed parts, so an analyzer
+that returns an unknown field or a wrong shape fails loudly instead of producing a result no
+consumer can read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, TypeVar, Union
+
+SCHEMA_VERSION = "1"
+
+#: the one canonical emotion label set and order, everywhere
+EMOTIONS: tuple[str, ...] = ("joy", "trust", "fear", "surprise", "sadness", "disgust", "anger")
+LOSS_EMOTIONS: tuple[str, ...] = ("sadness", "fear", "disgust", "anger")
+LEVELS: tuple[str, ...] = ("self", "other", "community")
+SCENARIO_TYPES: tuple[str, ...] = ("optimistic", "neutral", "pessimistic")
+BENTHAM_DIMENSIONS: tuple[str, ...] = (
+    "intensity", "duration", "certainty", "propinquity", "fecundity", "purity", "extent",
+    "external_cost", "redistribution_effect", "self_damage",
+)
+BENTHAM_LAYERS: tuple[str, ...] = ("contextual", "temporal", "social", "ethical", "emotional", "cognitive")
+FOUNDATIONS: tuple[str, ...] = ("care_harm", "fairness", "loyalty", "authority", "sanctity", "liberty")
+STAGES: tuple[str, ...] = ("prepare", "llm_initial", "red_heart", "circuit", "llm_final")
+
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ conversion
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+        return _from_dict(tp, value, where)
+    if origin in (list, List):
+        (inner,) = typing.get_args(tp) or (Any,)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (dict, Dict):
+        _, inner = typing.get_args(tp) or (str, Any)
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+        return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(names)}")
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{where or cls.__name__}: {exc}") from None
+
+
+class Record:
+    """Mixin: JSON round-trip for the dataclasses below."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        return _from_dict(cls, data, "")
+
+    @classmethod
+    def from_json(cls: type[T], text: str) -> T:
+        return cls.from_dict(json.loads(text))  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ LLM reading
+
+
+@dataclass
+class Scenario(Record):
+    type: str
+    action: str
+    outcome: str = ""
+    ethical_implications: str = ""
+
+
+@dataclass
+class InitialAnalysis(Record):
+    """The LLM's initial reading of the situation."""
+
+    emotions: Dict[str, float] = field(default_factory=dict)
+    stakeholders: List[str] = field(default_factory=list)
+    scenarios: List[Scenario] = field(default_factory=list)
+    ethics: List[str] = field(default_factory=list)
+    regret_factors: List[str] = field(default_factory=list)
+
+
+@dataclass
+class LLMPart(Record):
+    backend: str = "none"
+    model: Optional[str] = None
+    initial: Optional[InitialAnalysis] = None
+    summary: Optional[str] = None
+    usage: Dict[str, int] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ analyzers
+
+
+@dataclass
+class EmotionLevel(Record):
+    distribution: Dict[str, float]
+    primary: str
+    valence: float
+    arousal: float
+    dominance: float
+    intensity: int
+    confidence: float
+
+
+@dataclass
+class EmotionIntegration(Record):
+    primary: str
+    weights: Dict[str, float]
+    critical_loss: bool
+    priority_reversed: bool
+
+
+@dataclass
+class EmotionPart(Record):
+    distribution: Dict[str, float]
+    primary: str
+    valence: float
+    arousal: float
+    dominance: float
+    intensity: int
+    confidence: float
+    levels: Dict[str, EmotionLevel]
+    integrated: EmotionIntegration
+
+
+@dataclass
+class BenthamScenario(Record):
+    type: str
+    action: str
+    final_score: float
+
+
+@dataclass
+class BenthamPart(Record):
+    values: Dict[str, float]
+    layers: Dict[str, float]
+    base_score: float
+    final_score: float
+    confidence: float
+    scenarios: List[BenthamScenario] = field(default_factory=list)
+
+
+@dataclass
+class RegretScenario(Record):
+    type: str
+    action: str
+    utility: float
+    regret: float
+
+
+@dataclass
+class RegretPart(Record):
+    anticipated: float
+    experienced: float
+    intensity: float
+    duration_hours: float
+    best_alternative: str
+    scenarios: List[RegretScenario]
+    confidence: float
+
+
+@dataclass
+class SurdPart(Record):
+    target: str
+    sources: List[str]
+    unique: Dict[str, float]
+    redundant: Dict[str, float]
+    synergistic: Dict[str, float]
+    mutual_information: float
+    info_leak: float
+    samples: int
+
+
+@dataclass
+class CircuitPart(Record):
+    final_ethical_score: float
+    confidence: float
+    reasoning_trace: List[str]
+    experience_matches: List[Dict[str, Any]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ the result
+
+
+@dataclass
+class MemoryPart(Record):
+    strategy: str = "none"
+    device: str = "cpu"
+    peak_gpu_bytes: int = 0
+    swaps: int = 0
+
+
+@dataclass
+class Provenance(Record):
+    config_hash: str = ""
+    plugins: Dict[str, str] = field(default_factory=dict)
+    models: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StageError(Record):
+    stage: str
+    type: str
+    message: str
+
+
+#: result attribute -> part type, for the built-in analyzers; others land in ``extras``
+ANALYZER_PARTS: dict[str, type] = {
+    "emotion": EmotionPart,
+    "bentham": BenthamPart,
+    "ethics": dict,
+    "regret": RegretPart,
+    "surd": SurdPart,
+    "circuit": CircuitPart,
+}
+
+
+@dataclass
+class AnalysisResult(Record):
+    request_id: str
+    text: str
+    schema_version: str = SCHEMA_VERSION
+    language: str = "en"
+    translated_text: Optional[str] = None
+    llm: LLMPart = field(default_factory=LLMPart)
+    emotion: Optional[EmotionPart] = None
+    bentham: Optional[BenthamPart] = None
+    ethics: Optional[Dict[str, float]] = None
+    regret: Optional[RegretPart] = None
+    surd: Optional[SurdPart] = None
+    circuit: Optional[CircuitPart] = None
+    extras: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    timings_ms: Dict[str, float] = field(default_factory=dict)
+    memory: MemoryPart = field(default_factory=MemoryPart)
+    provenance: Provenance = field(default_factory=Provenance)
+    notes: List[str] = field(default_factory=list)
+    errors: List[StageError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add_error(self, stage: str, exc: BaseException | str, type_name: str | None = None) -> StageError:
+        """Record a stage failure; the message never carries a traceback."""
+        if isinstance(exc, BaseException):
+            type_name = type_name or getattr(exc, "type_name", None) or type(exc).__name__
+            message = str(exc) or type(exc).__name__
+        else:
+            message = exc
+        err = StageError(stage=stage, type=type_name or "Error", message=message)
+        self.errors.append(err)
+        return err
+
+    def set_analyzer_output(self, name: str, output: dict[str, Any]) -> None:
+        """Store an analyzer's dict under its field (typed) or under ``extras``."""
+        part = ANALYZER_PARTS.get(name)
+        if part is None:
+            self.extras[name] = output
+        elif part is dict:
+            setattr(self, name, _convert(Dict[str, float], output, name))
+        else:
+            setattr(self, name, _from_dict(part, output, name))
+
+    def analyzer_output(self, name: str) -> dict[str, Any] | None:
+        """An analyzer's output as a plain dict (what a dependent analyzer reads)."""
+        if name in ANALYZER_PARTS:
+            value = getattr(self, name)
+            if value is None:
+                return None
+            return dict(value) if isinstance(value, dict) else value.to_dict()
+        return self.extras.get(name)
+
+
+# ------------------------------------------------------------------ pipeline messages
+
+
+@dataclass
+class TaskMessage(Record):
+    """A request as it travels between stages."""
+
+    request_id: str
+    text: str
+    priority: int = 0
+    stage: str = "prepare"
+    submitted_at: float = 0.0
+    attempt: int = 0
+
+
+@dataclass
+class ResultMessage(Record):
+    """What one stage reports back for one request."""
+
+    request_id: str
+    stage: str
+    ok: bool
+    seconds: float = 0.0
+    error: Optional[StageError] = None
