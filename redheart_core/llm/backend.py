@@ -71,5 +71,11 @@ class LLMBackend(abc.ABC):
 
         return await summarize_final(self, result)
 
+    def stream_summary(self, result: "AnalysisResult") -> AsyncIterator[str]:
+        """The final summary as it is written, built on :meth:`stream_complete`."""
+        from .reading import stream_summary
+
+        return stream_summary(self, result)
+
     async def aclose(self) -> None:
         """Release connections; safe to call more than once."""
