@@ -25,7 +25,7 @@ class ConfigError(RedheartError):
         self.choices = sorted(choices) if choices is not None else None
         text = f"{key}: {message}" if key else message
         if self.choices is not None:
-            text += f" (valid: {', '.join(self.choices) if self.choices else 'none registered'})"
+            text += f" (valid: {', '.join(self.choices) if self.choices else 'nothing is registered'})"
         super().__init__(text)
 
 

@@ -6,23 +6,33 @@ import json
 
 import click
 
-from .options import EXIT_OK
+from .options import config_options, handle_errors
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--hook", "hook", default=None, metavar="NAME",
               help="Only plugins implementing this hook.")
-def plugins(as_json: bool, hook: str | None) -> None:
-    """List plugins: name, distribution, version, hooks, registrations, status."""
+@config_options
+@handle_errors
+def plugins(as_json: bool, hook: str | None, config_files, overrides, debug) -> None:
+    """List plugins: name, distribution, version, hooks, registrations, status.
+
+    A plugin that failed to load is listed with its error; the command still exits 0
+    (with REDHEART_STRICT_PLUGINS=1 the first failure is an error, exit 2).
+    """
+    from ..config import load_config
     from ..plugins import get_registry
 
-    infos = get_registry().plugin_infos()
+    disabled = ()
+    if config_files or overrides:
+        disabled = load_config(files=config_files, overrides=overrides, validate=False).plugins.disabled
+    infos = get_registry(disabled).plugin_infos()
     if hook:
         infos = [i for i in infos if hook in i.hooks]
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
-        raise SystemExit(EXIT_OK)
+        return
     from rich.console import Console
     from rich.table import Table
 
