@@ -51,14 +51,23 @@ class LLMBackend(abc.ABC):
     #: whether the model reads only English (then Korean input is translated first)
     english_only: bool = False
     model: Optional[str] = None
+    #: HTTP retries the backend's SDK made so far (read by the pipeline's ``llm_retries_total``)
+    retries_total: int = 0
 
     @abc.abstractmethod
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """Send one request to the model and return its reply."""
 
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
-        """Yield the reply's text in chunks; the default yields :meth:`complete`'s text once."""
+        """Yield the reply's text in chunks; the default yields :meth:`complete`'s text once.
+
+        A stream has no response object to hand back, so an implementation records its token
+        usage itself (:func:`redheart_core.llm.usage.record_usage`) when the stream ends.
+        """
+        from .usage import record_usage
+
         response = await self.complete(request)
+        record_usage(response.usage)
         yield response.text
 
     async def analyze_initial(self, text: str) -> "InitialAnalysis":
