@@ -14,6 +14,10 @@ COMMANDS: dict[str, str] = {
     "analyze": "analyze:analyze",
     "plugins": "plugins:plugins",
     "config": "config:config",
+    "train": "train:train",
+    "batch": "batch:batch",
+    "surd": "surd:surd",
+    "serve": "serve:serve",
 }
 
 
