@@ -1,0 +1,128 @@
+"""The trainable heads: a small network on the shared embedder's vectors, and the
+LightningModule that trains it.
+
+The embedder stays frozen: it is shared by every analyzer, so tuning it for one head would
+change the vectors all the others read. The head is what the analyzer loads at inference
+(:func:`redheart_core.training.checkpoints.load_head`); the LightningModule only adds the
+loss, the metrics and the checkpoint metadata around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .metrics import accuracy, macro_f1, mean_absolute_error
+from .targets import HeadTarget, head_target
+
+
+@dataclass(frozen=True)
+class HeadShape:
+    """What is needed to rebuild a head's network from its weights."""
+
+    dim: int
+    n_outputs: int
+    hidden: int = 256
+    dropout: float = 0.1
+    squash: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HeadNet(nn.Module):
+    """Embedder vectors ``(n, dim)`` -> logits (classifier) or values in 0..1 (``squash``)."""
+
+    def __init__(self, shape: HeadShape):
+        super().__init__()
+        self.shape = shape
+        self.layers = nn.Sequential(
+            nn.LayerNorm(shape.dim),
+            nn.Linear(shape.dim, shape.hidden),
+            nn.GELU(),
+            nn.Dropout(shape.dropout),
+            nn.Linear(shape.hidden, shape.n_outputs),
+        )
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        out = self.layers(vectors)
+        return torch.sigmoid(out) if self.shape.squash else out
+
+
+def head_shape(target: HeadTarget, dim: int, hidden: int = 256, dropout: float = 0.1) -> HeadShape:
+    return HeadShape(dim=dim, n_outputs=target.n_outputs, hidden=hidden, dropout=dropout,
+                     squash=not target.classifies)
+
+
+class HeadModule(L.LightningModule):
+    """Trains one head on (vector, target) batches from :class:`~.data.HeadDataModule`.
+
+    The checkpoints Lightning writes carry ``redheart_head`` metadata (kind, label order,
+    embedder id, network shape), so :func:`~.checkpoints.load_head` can read them as they are.
+    """
+
+    def __init__(self, kind: str, dim: int, embedder_id: str, *, hidden: int = 256,
+                 dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.target = head_target(kind)
+        self.embedder_id = embedder_id
+        self.net = HeadNet(head_shape(self.target, dim, hidden, dropout))
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.val_metrics: dict[str, float] = {}
+
+    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
+        return self.net(vectors)
+
+    def loss(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.target.classifies:
+            return F.cross_entropy(out, targets)
+        return F.mse_loss(out, targets)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        vectors, targets = batch
+        loss = self.loss(self(vectors), targets)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(targets))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        vectors, targets = batch
+        out = self(vectors)
+        self.log("val_loss", self.loss(out, targets), prog_bar=True, batch_size=len(targets))
+        self._val_outputs.append((out.detach().cpu(), targets.detach().cpu()))
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_outputs.clear()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_outputs:
+            return
+        out = torch.cat([o for o, _ in self._val_outputs])
+        targets = torch.cat([t for _, t in self._val_outputs])
+        self.val_metrics = evaluate(self.target, out, targets)
+        for name, value in self.val_metrics.items():
+            self.log(f"val_{name}", value, prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                 weight_decay=self.hparams.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from .checkpoints import head_metadata
+
+        checkpoint["redheart_head"] = head_metadata(self.target, self.embedder_id, self.net.shape,
+                                                    self.val_metrics)
+
+
+def evaluate(target: HeadTarget, out: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    """The head's validation metrics from its outputs and the true targets."""
+    if target.classifies:
+        predicted = out.argmax(dim=-1)
+        return {"accuracy": accuracy(predicted, targets),
+                "macro_f1": macro_f1(predicted, targets, target.n_outputs)}
+    return {"mae": mean_absolute_error(out, targets)}
