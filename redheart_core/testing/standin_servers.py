@@ -375,16 +375,12 @@ class OpenAIStandin(StandinServer):
             wanted = (body.get("response_format") or {}).get("type")
             if wanted == "json_schema" and not json_schema_supported:
                 return cls.error(400, "response_format json_schema is not supported by this server")
-            if wanted or "JSON" in json.dumps(body.get("messages", [])[-1:]):
-                if not body.get("stream"):
-                    return cls.completion(json.dumps(reading))
+            asks_json = "JSON object" in json.dumps(body.get("messages", []))
+            if (wanted or asks_json) and not request.wants_stream:
+                return cls.completion(json.dumps(reading))
             if request.wants_stream:
                 return cls.stream(_split(summary, chunks), chunk_delay_s=chunk_delay_s)
             return cls.completion(summary)
 
         return answer
 
-
-def serve(servers: Iterable[StandinServer]) -> list[StandinServer]:
-    """Start several stand-ins at once (e.g. one per backend in a conformance run)."""
-    return [s.start() for s in servers]

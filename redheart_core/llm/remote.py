@@ -1,0 +1,113 @@
+"""What the HTTP API backends (Claude, OpenAI) share: key lookup, attempt counting, a
+per-event-loop client with a concurrency limit, and keeping keys out of logs.
+
+Retries are the SDKs' own (408/409/429/5xx, ``retry-after``); a backend never stacks a second
+loop on top. To report them it counts HTTP attempts with an httpx request hook: each SDK call
+runs in one task, so a contextvar ties the attempts to the call that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+from typing import Any, Callable, Iterator
+
+from ..errors import ConfigError
+
+_attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
+                                                                             default=None)
+
+#: loggers that may see request data: the SDKs' (they log request options and response
+#: headers at DEBUG) and the HTTP stacks under them
+SDK_LOGGERS = ("anthropic", "anthropic._base_client", "openai", "openai._base_client",
+               "httpx", "httpx2", "httpcore", "httpcore2")
+
+
+def resolve_api_key(option: str | None, env_var: str, backend: str, *, placeholder_hint: bool = False) -> str:
+    """The key from ``llm.options.api_key`` or ``env_var``; a missing key fails before any work."""
+    key = option or os.environ.get(env_var, "")
+    if key.strip():
+        return key.strip()
+    hint = (" (a local OpenAI-compatible server that needs no key accepts any placeholder, "
+            "e.g. llm.options.api_key=none)" if placeholder_hint else "")
+    raise ConfigError("llm.options.api_key", f"the {backend} backend needs an API key: set {env_var} "
+                      f"in the environment or llm.options.api_key{hint}")
+
+
+async def count_attempt(request: Any) -> None:
+    """httpx request hook: one more HTTP attempt for the SDK call running in this context."""
+    counter = _attempts.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+@contextlib.contextmanager
+def attempts() -> Iterator[list[int]]:
+    """Count the HTTP attempts made inside the block; ``counter[0] - 1`` are retries."""
+    counter = [0]
+    token = _attempts.set(counter)
+    try:
+        yield counter
+    finally:
+        _attempts.reset(token)
+
+
+class SecretFilter(logging.Filter):
+    """Replaces a secret wherever it would appear in a log record's message or arguments."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "***"), None
+        return True
+
+
+def guard_logs(secret: str) -> Callable[[], None]:
+    """Install a :class:`SecretFilter` for ``secret`` on the SDK and HTTP loggers; returns the
+    function that removes it again (the backend calls it on ``aclose``)."""
+    flt = SecretFilter(secret)
+    loggers = [logging.getLogger(name) for name in SDK_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(flt)
+
+    def remove() -> None:
+        for logger in loggers:
+            logger.removeFilter(flt)
+
+    return remove
+
+
+class LoopBound:
+    """One SDK client and one concurrency semaphore per event loop.
+
+    An httpx connection pool belongs to the loop that opened it; the sync ``analyze()`` helper
+    runs each call in a fresh loop, so a client is made for each loop that uses the backend.
+    """
+
+    def __init__(self, make_client: Callable[[], Any], max_concurrency: int):
+        self._make = make_client
+        self._max = max_concurrency
+        self._by_loop: dict[int, tuple[asyncio.AbstractEventLoop, Any, asyncio.Semaphore]] = {}
+
+    def get(self) -> tuple[Any, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        entry = self._by_loop.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            entry = (loop, self._make(), asyncio.Semaphore(self._max))
+            self._by_loop[id(loop)] = entry
+        return entry[1], entry[2]
+
+    async def aclose(self) -> None:
+        """Close the current loop's client; clients of loops already closed are dropped."""
+        entries, self._by_loop = list(self._by_loop.values()), {}
+        current = asyncio.get_running_loop()
+        for loop, client, _ in entries:
+            if loop is current:
+                await client.close()

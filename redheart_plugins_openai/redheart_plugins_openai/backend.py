@@ -1,0 +1,163 @@
+"""The OpenAI backend: ``openai.AsyncOpenAI`` against OpenAI or an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, AsyncIterator
+
+import openai
+
+from redheart_core.errors import ConfigError
+from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
+from redheart_core.llm.errors import LLMRequestError
+from redheart_core.llm.remote import LoopBound, attempts, count_attempt, guard_logs, resolve_api_key
+from redheart_core.llm.usage import record_usage
+
+ENV_VAR = "OPENAI_API_KEY"
+#: structured-output modes, strongest first; ``auto`` walks down on a 400 from the server
+MODES = ("json_schema", "json_object", "prompt")
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIBackend(LLMBackend):
+    """Chat Completions. Structured output through ``response_format`` json_schema (strict),
+    falling back to JSON mode and then to the prompt alone for servers that reject it."""
+
+    def __init__(self, options: Any):
+        if options.structured_output not in ("auto", *MODES):
+            raise ConfigError("llm.options.structured_output",
+                              f"unknown mode {options.structured_output!r}", choices=("auto", *MODES))
+        if options.max_concurrency < 1:
+            raise ConfigError("llm.options.max_concurrency", f"must be at least 1, got {options.max_concurrency}")
+        if options.max_retries < 0:
+            raise ConfigError("llm.options.max_retries", f"must not be negative, got {options.max_retries}")
+        if options.timeout_s <= 0:
+            raise ConfigError("llm.options.timeout_s", f"must be positive, got {options.timeout_s}")
+        self.options = options
+        self.model = options.model
+        self._key = resolve_api_key(options.api_key, ENV_VAR, "openai", placeholder_hint=True)
+        self._unguard = guard_logs(self._key)
+        self._clients = LoopBound(self._make_client, options.max_concurrency)
+        self._mode = MODES[0] if options.structured_output == "auto" else options.structured_output
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]})
+        return openai.AsyncOpenAI(api_key=self._key, organization=self.options.organization,
+                                  base_url=self.options.base_url, timeout=self.options.timeout_s,
+                                  max_retries=self.options.max_retries, http_client=http)
+
+    def _params(self, request: LLMRequest, mode: str) -> dict[str, Any]:
+        opts = self.options
+        limit = min(request.max_tokens, opts.max_tokens) if opts.max_tokens else request.max_tokens
+        params: dict[str, Any] = {
+            "model": opts.model,
+            "messages": [{"role": "system", "content": request.system},
+                         *({"role": m.role, "content": m.content} for m in request.messages)],
+            "temperature": request.temperature if opts.temperature is None else opts.temperature,
+            # OpenAI's own API wants max_completion_tokens; compatible servers know max_tokens
+            ("max_tokens" if opts.base_url else "max_completion_tokens"): limit,
+        }
+        if request.json_schema is not None and mode == "json_schema":
+            params["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": request.schema_name, "schema": request.json_schema, "strict": True}}
+        elif request.json_schema is not None and mode == "json_object":
+            params["response_format"] = {"type": "json_object"}
+        return params
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        client, limit = self._clients.get()
+        async with limit:
+            while True:
+                mode = self._mode
+                with attempts() as counter:
+                    try:
+                        completion = await client.chat.completions.create(**self._params(request, mode))
+                        break
+                    except openai.BadRequestError as exc:
+                        if not self._step_down(request, mode, exc):
+                            raise self._request_error(exc, counter[0]) from None
+                    except openai.APIError as exc:
+                        raise self._request_error(exc, counter[0]) from None
+                    finally:
+                        retries = max(0, counter[0] - 1)
+                        self.retries_total += retries
+        text = ""
+        if isinstance(completion, str):
+            text = completion
+        else:
+            choices = getattr(completion, "choices", None)
+            message = getattr(choices[0], "message", None) if isinstance(choices, list) and choices else None
+            text = getattr(message, "content", None) or getattr(message, "refusal", None) or ""
+        model = getattr(completion, "model", None)
+        return LLMResponse(text=text if isinstance(text, str) else "", usage=_usage(getattr(completion, "usage", None)),
+                           model=model if isinstance(model, str) else self.model, retries=retries)
+
+    def _step_down(self, request: LLMRequest, mode: str, exc: openai.BadRequestError) -> bool:
+        """On a 400 to a structured-output request in ``auto`` mode, use the next weaker mode
+        from now on and say so once; False when there is nothing weaker to try."""
+        if (request.json_schema is None or self.options.structured_output != "auto"
+                or mode == MODES[-1]):
+            return False
+        if self._mode == mode:
+            self._mode = MODES[MODES.index(mode) + 1]
+            log.info("openai: the server rejected response_format %s (HTTP 400); using %s from now on",
+                     mode, self._mode)
+        return True
+
+    async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
+        """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
+        opens; an error after the first chunk ends the stream with :class:`LLMRequestError`."""
+        client, limit = self._clients.get()
+        params = {**self._params(request, self._mode), "stream": True,
+                  "stream_options": {"include_usage": True}}
+        usage = None
+        async with limit, contextlib.AsyncExitStack() as stack:
+            with attempts() as counter:
+                try:
+                    stream = await client.chat.completions.create(**params)
+                except openai.APIError as exc:
+                    raise self._request_error(exc, counter[0]) from None
+                finally:
+                    self.retries_total += max(0, counter[0] - 1)
+            stack.push_async_callback(stream.close)
+            try:
+                async for chunk in stream:
+                    usage = _usage(getattr(chunk, "usage", None)) or usage
+                    for choice in chunk.choices or []:
+                        text = getattr(choice.delta, "content", None)
+                        if text:
+                            yield text
+            except openai.APIError as exc:
+                raise self._request_error(exc, 1) from None
+        record_usage(usage)
+
+    def _request_error(self, exc: openai.APIError, attempt_count: int) -> LLMRequestError:
+        where = self.options.base_url or "the OpenAI API"
+        retries = f" after {attempt_count - 1} retries" if attempt_count > 1 else ""
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMRequestError(f"openai: no answer from {where} within {self.options.timeout_s}s{retries}")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMRequestError(f"openai: could not connect to {where}{retries}")
+        status = getattr(exc, "status_code", None)
+        body = getattr(exc, "body", None)
+        detail = body.get("message") if isinstance(body, dict) else None
+        if status == 401:
+            return LLMRequestError(f"openai: the server rejected the key (HTTP 401); check {ENV_VAR}")
+        if status is None:
+            return LLMRequestError(f"openai: {type(exc).__name__}: {detail or exc.message}")
+        return LLMRequestError(f"openai: HTTP {status} from {where}{retries}: {detail or exc.message}")
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+        self._unguard()
+
+
+def _usage(usage: Any) -> dict[str, int] | None:
+    """Token counts under the same names as the Claude backend's."""
+    if usage is None:
+        return None
+    found = {"input_tokens": getattr(usage, "prompt_tokens", None),
+             "output_tokens": getattr(usage, "completion_tokens", None)}
+    return {k: v for k, v in found.items() if isinstance(v, int)} or None
