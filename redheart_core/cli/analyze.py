@@ -1,4 +1,4 @@
-"""``redheart analyze``: one situation in, one analysis out."""
+"""``redheart analyze``: one situation in, one analysis out — or a live stream, or a loop."""
 
 from __future__ import annotations
 
@@ -23,15 +23,42 @@ def read_text(text: str | None) -> str:
 @click.command()
 @click.argument("text", required=False)
 @config_options
-@click.option("--json", "as_json", is_flag=True, help="Print the AnalysisResult as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the AnalysisResult as JSON (with --stream: one JSON event per line).")
+@click.option("--stream", is_flag=True,
+              help="Show stages as they finish and the summary as it is written.")
+@click.option("--continuous", is_flag=True,
+              help="Read one request per line from standard input (a JSON object "
+                   '{"text", "priority", "request_id"} or plain text) and write one JSON result '
+                   "per line, in input order, until end of input.")
 @handle_errors
-def analyze(text, config_files, overrides, debug, as_json) -> None:
+def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -> None:
     """Analyze TEXT (or standard input with '-').
 
-    Exit codes: 0 complete, 1 the result carries errors, 2 usage or config error.
+    Exit codes: 0 complete, 1 a result carries errors, 2 usage or config error.
     """
+    if stream and continuous:
+        fail("--stream and --continuous cannot be combined")
+    if continuous and text is not None:
+        fail("--continuous reads its requests from standard input; drop the TEXT argument")
     cfg = load_cli_config(config_files, overrides)
+    if continuous:
+        import asyncio
+
+        from ..logs import configure_logging
+        from ..service.continuous import run_continuous
+
+        configure_logging(cfg.logging)
+        failed = asyncio.run(run_continuous(cfg, sys.stdin, sys.stdout))
+        sys.exit(EXIT_OK if not failed else EXIT_ERRORS)
     text = read_text(text)
+    if stream:
+        import asyncio
+
+        from .live import stream_analysis
+
+        result = asyncio.run(stream_analysis(cfg, text, as_json=as_json))
+        sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)
     from ..pipeline import analyze as run_analysis
 
     result = run_analysis(text, config=cfg)

@@ -1,0 +1,386 @@
+"""The ASGI app: the HTTP API over one shared pipeline.
+
+Error mapping (never a traceback to the client): malformed JSON 400, a text longer than
+``server.max_chars`` 413, a body that does not match the schema 422, a full queue 503 with
+``Retry-After``; a failing stage is a 200 whose result carries ``errors[]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from omegaconf import DictConfig
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..schema import AnalysisResult
+from .events import EventStreamResponse, encode_sse
+from .metrics import CONTENT_TYPE, ServiceMetrics
+from .payloads import AnalyzeRequest, BatchRequest
+
+log = logging.getLogger("redheart.service")
+T = TypeVar("T")
+
+QUEUE_FULL = "QueueFull"
+
+
+class ServiceError(Exception):
+    """A request the service refuses; becomes a JSON error with ``status_code``."""
+
+    def __init__(self, status_code: int, status: str, type_name: str, message: str,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status_code, self.status, self.type_name = status_code, status, type_name
+        self.headers = headers or {}
+
+
+def error_body(type_name: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"type": type_name, "message": message, **extra}}
+
+
+@dataclass
+class Service:
+    """What the routes share: the config, the pipeline (once started), the metrics."""
+
+    config: DictConfig
+    pipeline: Any = None
+    ready: bool = False
+    startup_error: BaseException | None = None
+    metrics: ServiceMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServiceMetrics(lambda: self.pipeline)
+
+    def running_pipeline(self) -> Any:
+        if self.pipeline is None:
+            raise ServiceError(503, "not_ready", "NotReady", "the pipeline is not running "
+                               "(starting up or shutting down); retry shortly",
+                               headers={"Retry-After": "1"})
+        return self.pipeline
+
+    def check_size(self, *texts: str) -> None:
+        limit = self.config.server.max_chars
+        for i, text in enumerate(texts):
+            if len(text) > limit:
+                where = f"texts[{i}]" if len(texts) > 1 else "text"
+                raise ServiceError(413, "too_large", "PayloadTooLarge",
+                                   f"{where} has {len(text)} characters; the limit is {limit} "
+                                   "(server.max_chars)")
+
+    def queue_full(self, request_id: str | None) -> ServiceError:
+        retry_after = max(1, math.ceil(self.metrics.mean_request_seconds()))
+        return ServiceError(503, "queue_full", QUEUE_FULL, "the pipeline queue is full "
+                            f"(pipeline.max_queue); retry after {retry_after} s",
+                            headers={"Retry-After": str(retry_after),
+                                     **({"X-Request-ID": request_id} if request_id else {})})
+
+
+def rejected(result: AnalysisResult) -> bool:
+    """Whether the pipeline turned the request away instead of analyzing it."""
+    return any(err.type == QUEUE_FULL for err in result.errors)
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await ``work``, cancelling it if the client goes away first.
+
+    Returns ``(True, result)``, or ``(False, None)`` when the client left.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return False, None
+    return True, task.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def result_response(svc: Service, result: AnalysisResult) -> JSONResponse:
+    if rejected(result):
+        raise svc.queue_full(result.request_id)
+    svc.metrics.observe(result)
+    return JSONResponse(result.to_dict(), headers={"X-Request-ID": result.request_id})
+
+
+def request_id_of(body: AnalyzeRequest, request: Request) -> str | None:
+    header = request.headers.get("x-request-id")
+    if body.request_id or header is None:
+        return body.request_id
+    try:
+        return AnalyzeRequest(text="-", request_id=header).request_id
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ routes
+
+router = APIRouter()
+
+ERRORS = {
+    400: {"description": "Malformed JSON"},
+    413: {"description": "A text is longer than server.max_chars"},
+    422: {"description": "The body does not match the schema"},
+    503: {"description": "Queue full or pipeline not running; see Retry-After"},
+}
+
+
+@router.post("/v1/analyze", response_model=AnalysisResult, responses=ERRORS, tags=["analysis"])
+async def analyze(body: AnalyzeRequest, request: Request, svc: Service = Depends(service)) -> Response:
+    """Analyze one situation. A stage failure still answers 200, with ``errors[]``."""
+    svc.check_size(body.text)
+    pipe = svc.running_pipeline()
+    done, result = await until_disconnected(request, pipe.analyze(
+        body.text, priority=body.priority, request_id=request_id_of(body, request)))
+    if not done:
+        svc.metrics.count("cancelled")
+        return Response(status_code=499)
+    return result_response(svc, result)
+
+
+@router.post("/v1/analyze/batch", responses=ERRORS, tags=["analysis"])
+async def analyze_batch(body: BatchRequest, request: Request, svc: Service = Depends(service)) -> Response:
+    """Analyze several situations; ``{"results": [...]}`` in the same order. Items the queue
+    rejected carry a ``QueueFull`` error; when every item was rejected the answer is 503."""
+    svc.check_size(*body.texts)
+    pipe = svc.running_pipeline()
+    done, results = await until_disconnected(request, pipe.analyze_many(list(body.texts)))
+    if not done:
+        svc.metrics.count("cancelled", len(body.texts))
+        return Response(status_code=499)
+    refused = [r for r in results if rejected(r)]
+    if len(refused) == len(results):
+        svc.metrics.count("queue_full", len(results) - 1)
+        raise svc.queue_full(None)
+    svc.metrics.count("queue_full", len(refused))
+    for result in results:
+        if not rejected(result):
+            svc.metrics.observe(result)
+    return JSONResponse({"results": [r.to_dict() for r in results]})
+
+
+@router.post("/v1/analyze/stream", responses={
+    **ERRORS, 200: {"description": "Server-sent events: stage_started, stage_finished, partial, "
+                    "token, then one result", "content": {"text/event-stream": {}}}},
+    response_class=EventStreamResponse, tags=["analysis"])
+async def analyze_stream(body: AnalyzeRequest, request: Request,
+                         svc: Service = Depends(service)) -> Response:
+    """Stream one analysis as server-sent events (``event:`` is the event type, ``data:`` its
+    JSON). Closing the connection cancels the request."""
+    svc.check_size(body.text)
+    pipe = svc.running_pipeline()
+    events = pipe.stream(body.text, priority=body.priority, request_id=request_id_of(body, request))
+    done, first = await until_disconnected(request, anext(events, None))
+    if not done or first is None:
+        await events.aclose()
+        svc.metrics.count("cancelled")
+        return Response(status_code=499)
+    if first.type == "result" and rejected(first.result):
+        await events.aclose()
+        raise svc.queue_full(first.result.request_id)
+    return EventStreamResponse(_sse(svc, events, first))
+
+
+async def _sse(svc: Service, events: Any, event: Any) -> AsyncIterator[bytes]:
+    """Frames for ``event`` and the rest of ``events``; closing it (the client left) closes the
+    pipeline stream, which cancels the request."""
+    seen_result = False
+    try:
+        n = 0
+        while event is not None:
+            n += 1
+            if event.type == "result":
+                seen_result = True
+                svc.metrics.observe(event.result)
+            yield encode_sse(n, event)
+            event = await anext(events, None)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await events.aclose()
+        if not seen_result:
+            svc.metrics.count("cancelled")
+
+
+@router.get("/healthz", tags=["operations"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready"}})
+async def readyz(svc: Service = Depends(service)) -> JSONResponse:
+    """Readiness: the pipeline runs and its models are loaded."""
+    if svc.ready and svc.pipeline is not None:
+        runtime = svc.pipeline.runtime
+        return JSONResponse({"status": "ready", "llm": runtime.config.llm.backend,
+                             "analyzers": list(runtime.analyzer_names)})
+    if svc.startup_error is not None:
+        return JSONResponse({"status": "failed", "error": str(svc.startup_error)}, 503)
+    return JSONResponse({"status": "starting" if svc.pipeline is None or not svc.ready
+                         else "stopping"}, 503)
+
+
+@router.get("/v1/plugins", tags=["operations"])
+async def plugins(svc: Service = Depends(service)) -> list[dict[str, Any]]:
+    """The installed plugins: what each registers, its version and load status."""
+    from ..plugins import get_registry
+
+    return [info.to_dict() for info in get_registry(svc.config.plugins.disabled).plugin_infos()]
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE: {}}}})
+async def metrics(svc: Service = Depends(service)) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
+
+
+# ------------------------------------------------------------------ errors
+
+
+async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    service(request).metrics.count(exc.status)
+    return JSONResponse(error_body(exc.type_name, str(exc)), exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    malformed = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    svc = service(request)
+    if malformed is not None:
+        svc.metrics.count("bad_request")
+        reason = (malformed.get("ctx") or {}).get("error", "JSON decode error")
+        position = malformed.get("loc", ("body", "?"))[-1]
+        return JSONResponse(error_body("MalformedJSON", f"the body is not valid JSON: {reason} "
+                                       f"(at character {position})"), 400)
+    svc.metrics.count("invalid")
+    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
+                "type": e.get("type", "")} for e in errors]
+    summary = "; ".join(f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg']}" for d in details)
+    return JSONResponse(error_body("ValidationError", summary, details=details), 422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    service(request).metrics.count("error")
+    log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(error_body("InternalError", "the server failed to answer; the error is in "
+                                   "its log"), 500)
+
+
+# ------------------------------------------------------------------ access log
+
+
+class AccessLog:
+    """Logs one line per HTTP request: method, path, status, duration and request id."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        seen: dict[str, Any] = {"status": None, "request_id": None}
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                headers = dict(message.get("headers", ()))
+                rid = headers.get(b"x-request-id")
+                seen["request_id"] = rid.decode() if rid else None
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            duration_ms = round((time.perf_counter() - start) * 1000, 1)
+            log.info("%s %s %s %.1f ms", scope["method"], scope["path"], seen["status"], duration_ms,
+                     extra={"event": "http_request", "method": scope["method"],
+                            "path": scope["path"], "status": seen["status"],
+                            "duration_ms": duration_ms, "request_id": seen["request_id"]})
+
+
+# ------------------------------------------------------------------ the app
+
+
+def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
+    """The app over ``pipeline``; without one, the app starts and closes its own from
+    ``config`` in its lifespan (models load in the background; ``/readyz`` says when done)."""
+    svc = Service(config, pipeline=pipeline, ready=pipeline is not None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if pipeline is not None:
+            yield
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            from ..pipeline import Pipeline
+
+            try:
+                svc.pipeline = await stack.enter_async_context(Pipeline.from_config(config))
+            except BaseException as exc:
+                svc.startup_error = exc
+                raise
+            warm = asyncio.create_task(_warm_up(svc), name="redheart-warm-up")
+            log.info("pipeline started", extra={"event": "pipeline_started"})
+            try:
+                yield
+            finally:
+                warm.cancel()
+                svc.ready = False
+                await asyncio.gather(warm, return_exceptions=True)
+                log.info("closing the pipeline", extra={"event": "pipeline_closing"})
+        svc.pipeline = None
+        log.info("pipeline closed", extra={"event": "pipeline_closed"})
+
+    app = FastAPI(title="redheart", version=__version__, lifespan=lifespan,
+                  description="Ethical and emotional decision analysis over one shared pipeline.")
+    app.state.service = svc
+    app.include_router(router)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(AccessLog)
+    return app
+
+
+def load_models(runtime: Any) -> None:
+    """Build the analyzers and encode one text, so the first request pays no loading time."""
+    runtime.analyzers
+    embedder = getattr(runtime, "embedder", None)
+    if embedder is not None:
+        embedder.encode(["warm-up"])
+
+
+async def _warm_up(svc: Service) -> None:
+    """Load every model off the event loop, then report ready."""
+    try:
+        await asyncio.to_thread(load_models, svc.pipeline.runtime)
+    except Exception as exc:
+        svc.startup_error = exc
+        log.error("warm-up failed: %s", exc, extra={"event": "warm_up_failed"})
+        return
+    svc.ready = True
+    log.info("ready", extra={"event": "ready"})
