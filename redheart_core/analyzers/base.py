@@ -52,3 +52,10 @@ def analyzer_modules(analyzer: Any) -> "dict[str, torch.nn.Module]":
     """The analyzer's torch modules, or none when it does not declare any."""
     modules = getattr(analyzer, "modules", None)
     return dict(modules()) if callable(modules) else {}
+
+
+def register_module(runtime: Any, name: str, module: Any, phase: str, priority: int = 1) -> None:
+    """Hand a torch module to the runtime's memory manager, when the runtime has one."""
+    memory = getattr(runtime, "memory", None) if runtime is not None else None
+    if memory is not None and module is not None:
+        memory.register(name, module, phases={phase}, priority=priority)
