@@ -247,10 +247,9 @@ def validate_config(cfg: DictConfig, registry: Any = None) -> None:
     backend = registry.get("llm_backends", cfg.llm.backend, "llm.backend")
     validate_options(backend.options, cfg.llm.options, "llm.options",
                      f"{backend.label} ({backend.distribution})")
-    if cfg.memory.strategy != "auto" or "auto" in registry.names("memory_strategies"):
-        strategy = registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy")
-        validate_options(strategy.options, cfg.memory.options, "memory.options",
-                         f"{strategy.label} ({strategy.distribution})")
+    strategy = registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy")
+    validate_options(strategy.options, cfg.memory.options, "memory.options",
+                     f"{strategy.label} ({strategy.distribution})")
     if cfg.translation.translator != "none":
         translator = registry.get("translators", cfg.translation.translator, "translation.translator")
         validate_options(translator.options, cfg.translation.options, "translation.options",

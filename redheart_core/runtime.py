@@ -66,5 +66,12 @@ class Runtime:
             built.append(analyzer)
         return built
 
+    @cached_property
+    def memory(self) -> Any:
+        """The process's UnifiedMemoryManager for ``memory.*`` (on the CPU without CUDA)."""
+        from .memory.build import manager_from_config
+
+        return manager_from_config(self.config, self.registry)
+
     def requires_of(self, name: str) -> tuple[str, ...]:
         return self.registry.get("analyzers", name).requires

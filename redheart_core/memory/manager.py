@@ -1,0 +1,388 @@
+"""UnifiedMemoryManager: one owner for every torch module of the process and its device budget.
+
+Plugins register their modules once (name, phases, priority). The pipeline enters phases
+through :meth:`UnifiedMemoryManager.phase`; on entering one, the strategy's targets for it are
+made resident within ``budget * (1 - headroom)``, evicting the lowest priority first, and the
+next phase is prefetched into whatever room is left. Torch work wrapped in
+:meth:`UnifiedMemoryManager.run_with_oom_recovery` survives out-of-memory errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+
+from .budget import GIB, Budget, MemoryBudgetError
+from .footprint import ModuleFootprint, module_bytes
+from .gate import PhaseGate
+from .monitor import DeviceMonitor
+from .plan import MemoryPlan, build_plan
+from .recovery import concat, halve, is_oom
+from .strategies import CANONICAL_PHASES, MemoryStrategy
+
+if TYPE_CHECKING:
+    import torch
+
+    from .offload import OffloadedModule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    footprint: ModuleFootprint
+    module: Any
+    offload: "OffloadedModule | None"
+    last_used: float = 0.0
+    on_cpu: bool = False  # moved to the CPU for good by out-of-memory recovery
+
+    @property
+    def resident(self) -> bool:
+        return self.offload is not None and self.offload.on_device
+
+
+@dataclass
+class _Counters:
+    swaps_in: int = 0
+    swaps_out: int = 0
+    swap_seconds: float = 0.0
+    evict_seconds: float = 0.0
+    bytes_moved: int = 0
+    peak_resident_bytes: int = 0
+    prefetches: int = 0
+    pressure_evictions: int = 0
+    spills: int = 0
+    oom_recoveries: int = 0
+    oom_actions: dict[str, int] = field(default_factory=lambda: {"retry": 0, "split": 0, "cpu": 0})
+    cpu_fallbacks: list[str] = field(default_factory=list)
+
+
+def _device_type(device: str) -> str:
+    return device.split(":", 1)[0]
+
+
+class UnifiedMemoryManager:
+    """Keeps registered modules within a device budget, phase by phase.
+
+    ``strategy`` is a :class:`MemoryStrategy` or the registered name of one (looked up in the
+    plugin registry, ``options`` being its options node or dataclass instance).
+    """
+
+    def __init__(self, device: str = "cpu", budget_bytes: int = 8 * GIB,
+                 strategy: MemoryStrategy | str = "auto", headroom: float = 0.1, *,
+                 options: Any = None, registry: Any = None):
+        if isinstance(strategy, str):
+            from ..plugins import get_registry
+
+            reg = (registry or get_registry()).get("memory_strategies", strategy, "memory.strategy")
+            if options is None and reg.options is not None:
+                options = reg.options()
+            strategy = reg.factory(options)
+        self.requested = strategy
+        self.budget = Budget(int(budget_bytes), headroom)
+        self._device_type = _device_type(device)
+        on_device = strategy.resolve(self._device_type, {}, self.budget).on_device
+        #: where managed modules run: the configured device, or "cpu" for the cpu strategy
+        self.device = device if on_device else "cpu"
+        self._strategy = strategy.resolve(_device_type(self.device), {}, self.budget)
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.RLock()
+        self._phase: str | None = None
+        self._counters = _Counters()
+        self._stream: Any = None
+        self._prefetch_task: asyncio.Future | None = None
+        self.monitor = DeviceMonitor(self.device)
+        self.gate = PhaseGate(self._enter, group_limit=strategy.group_limit)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def strategy(self) -> MemoryStrategy:
+        """The strategy in force (``auto`` resolved against the modules registered so far)."""
+        return self._strategy
+
+    @property
+    def strategy_name(self) -> str:
+        return self._strategy.name
+
+    @property
+    def current_phase(self) -> str | None:
+        return self._phase
+
+    def footprints(self) -> dict[str, ModuleFootprint]:
+        with self._lock:
+            return {n: e.footprint for n, e in self._entries.items()}
+
+    def resident_names(self) -> list[str]:
+        """Modules whose weights are on the device now."""
+        with self._lock:
+            return sorted(n for n, e in self._entries.items() if e.resident)
+
+    def resident_bytes(self) -> int:
+        with self._lock:
+            return sum(e.footprint.bytes for e in self._entries.values() if e.resident)
+
+    def device_of(self, name: str) -> "torch.device":
+        """Where ``name`` runs right now: put its inputs there."""
+        import torch
+
+        entry = self._entry(name)
+        return entry.offload.placement() if entry.offload is not None else torch.device("cpu")
+
+    def _entry(self, name: str) -> _Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise KeyError(f"no module named {name!r} is registered with the memory manager "
+                           f"(registered: {known})") from None
+
+    # ---------------------------------------------------------- registration
+    def register(self, name: str, module: Any, phases: Iterable[str] | str = (),
+                 priority: int = 0, depends_on: Iterable[str] = ()) -> Any:
+        """Manage ``module`` under ``name``; returns the module registered under that name.
+
+        ``phases`` are those that run it (empty: all). Registering a name again returns the
+        first registration untouched, so a shared module is loaded and counted once.
+        Raises :class:`MemoryBudgetError` when it cannot fit the budget.
+        """
+        phases = frozenset([phases] if isinstance(phases, str) else phases)
+        with self._lock:
+            if name in self._entries:
+                return self._entries[name].module
+            footprint = ModuleFootprint(name, module_bytes(module), phases, int(priority),
+                                        tuple(depends_on))
+            trial = {**self.footprints(), name: footprint}
+            strategy = self.requested.resolve(_device_type(self.device), trial, self.budget)
+            offload = None
+            if strategy.on_device:
+                if footprint.bytes > self.budget.limit_bytes:
+                    raise self.budget.oversize_error(name, footprint.bytes)
+                problems = strategy.problems(trial, self.budget) if strategy.keeps_all else []
+                if problems:
+                    raise MemoryBudgetError(f"cannot register module {name!r}: {problems[-1]}")
+                import torch
+
+                from .offload import OffloadedModule
+
+                offload = OffloadedModule(module, torch.device(self.device))
+            else:
+                module.to("cpu")  # placed once; nothing moves afterwards
+            self._entries[name] = _Entry(footprint, module, offload)
+            self._strategy = strategy
+            self._settle(self._phase, wait=True)
+            return module
+
+    # ----------------------------------------------------------------- phases
+    def phase(self, name: str) -> AbstractAsyncContextManager[None]:
+        """``async with umm.phase("red_heart"):`` the phase's modules are resident inside."""
+        return self.gate.hold(name)
+
+    async def _enter(self, phase: str) -> None:
+        if self._prefetch_task is not None:
+            await asyncio.shield(self._prefetch_task)
+            self._prefetch_task = None
+        await asyncio.to_thread(self._switch_to, phase)
+        upcoming = self.gate.next_phase() or self._successor(phase)
+        if self._strategy.prefetch and upcoming and upcoming != phase:
+            self._prefetch_task = asyncio.ensure_future(asyncio.to_thread(self._prefetch, upcoming))
+
+    def _successor(self, phase: str) -> str | None:
+        with self._lock:
+            used = [p for p in CANONICAL_PHASES
+                    if any(e.footprint.used_in(p) for e in self._entries.values())]
+        if phase not in used or len(used) < 2:
+            return None
+        return used[(used.index(phase) + 1) % len(used)]
+
+    def _switch_to(self, phase: str) -> None:
+        with self._lock:
+            if self.monitor.under_pressure(self.budget.budget_bytes - self.budget.limit_bytes):
+                self._relieve(phase)
+                self._counters.pressure_evictions += 1
+            self._phase = phase
+            self._settle(phase, wait=True)
+
+    def _targets(self, phase: str | None) -> list[str]:
+        strategy = self._strategy
+        if not strategy.on_device or (phase is None and not strategy.keeps_all):
+            return []
+        names = strategy.targets(phase or "", self.footprints())
+        return [n for n in names if not self._entries[n].on_cpu]
+
+    def _settle(self, phase: str | None, *, wait: bool) -> None:
+        """Make ``phase``'s targets resident, evicting the lowest priority first for room."""
+        targets = self._targets(phase)
+        missing = [n for n in targets if not self._entries[n].resident]
+        need = sum(self._entries[n].footprint.bytes for n in missing)
+        self._evict_for(need, keep=set(targets))
+        start = time.perf_counter()
+        loaded = []
+        for name in missing:
+            entry = self._entries[name]
+            if self.resident_bytes() + entry.footprint.bytes > self.budget.limit_bytes:
+                self._counters.spills += 1  # runs from host memory this phase
+                log.warning("memory: phase %r does not fit the budget; module %r runs on the "
+                            "CPU during it (see `redheart memory plan`)", phase, name)
+                continue
+            self._load(entry)
+            loaded.append(entry)
+        now = time.perf_counter()
+        for name in targets:
+            entry = self._entries[name]
+            entry.last_used = now
+            if wait and entry.offload is not None:
+                entry.offload.wait()
+        if loaded:
+            self._counters.swap_seconds += time.perf_counter() - start
+
+    def _load(self, entry: _Entry) -> None:
+        self._counters.bytes_moved += entry.offload.load(self._side_stream())
+        self._counters.swaps_in += 1
+        self._counters.peak_resident_bytes = max(self._counters.peak_resident_bytes,
+                                                 self.resident_bytes())
+
+    def _evict_for(self, need: int, keep: set[str]) -> None:
+        free = self.budget.limit_bytes - self.resident_bytes()
+        if need <= free:
+            return
+        victims = sorted((e for n, e in self._entries.items() if e.resident and n not in keep),
+                         key=lambda e: (e.footprint.priority, e.last_used, e.footprint.name))
+        for entry in victims:
+            if need <= free:
+                break
+            self._evict(entry)
+            free += entry.footprint.bytes
+
+    def _evict(self, entry: _Entry) -> None:
+        start = time.perf_counter()
+        entry.offload.evict()
+        seconds = time.perf_counter() - start
+        self._counters.evict_seconds += seconds
+        self._counters.swap_seconds += seconds
+        self._counters.swaps_out += 1
+
+    def _relieve(self, phase: str | None) -> None:
+        """Evict everything ``phase`` does not need and give cached blocks back to the driver."""
+        keep = set(self._targets(phase))
+        for name, entry in self._entries.items():
+            if entry.resident and name not in keep:
+                self._evict(entry)
+        if self.monitor.is_cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def _prefetch(self, phase: str) -> None:
+        with self._lock:
+            for name in self._targets(phase):
+                entry = self._entries[name]
+                if entry.resident:
+                    continue
+                if self.resident_bytes() + entry.footprint.bytes > self.budget.limit_bytes:
+                    continue
+                start = time.perf_counter()
+                self._load(entry)
+                self._counters.swap_seconds += time.perf_counter() - start
+                self._counters.prefetches += 1
+
+    def _side_stream(self) -> Any:
+        if self._device_type != "cuda" or not self.monitor.is_cuda:
+            return None
+        if self._stream is None:
+            import torch
+
+            self._stream = torch.cuda.Stream(torch.device(self.device))
+        return self._stream
+
+    def _fall_back(self, name: str, why: str) -> None:
+        entry = self._entries[name]
+        if entry.offload is not None:
+            if entry.resident:
+                self._evict(entry)
+        entry.on_cpu = True
+        self._counters.cpu_fallbacks.append(name)
+        log.warning("memory: module %r runs on the CPU from now on: %s", name, why)
+
+    # ------------------------------------------------------- out of memory
+    def run_with_oom_recovery(self, name: str, fn: Callable[[Any, "torch.device"], Any],
+                              batch: Sequence[Any], *,
+                              split: Callable[[Sequence[Any]], list[Sequence[Any]]] = halve,
+                              merge: Callable[[list[Any]], Any] = concat) -> Any:
+        """``fn(batch, device)`` for module ``name``, recovering from out-of-memory errors.
+
+        On OOM: evict what the current phase does not need, empty the cache and retry; then
+        split the batch and run the parts; a single item that still fails moves the module to
+        the CPU for good and runs there. Each recovery is counted in :meth:`stats`. Call it
+        from a worker thread (it is torch work); ``fn`` must put its inputs on ``device``.
+        """
+        self._entry(name)
+        try:
+            return fn(batch, self.device_of(name))
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+            first = exc
+        with self._lock:
+            self._relieve(self._phase)
+            self._record_oom("retry")
+        try:
+            return fn(batch, self.device_of(name))
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+        if len(batch) > 1:
+            self._record_oom("split")
+            return merge([self.run_with_oom_recovery(name, fn, part, split=split, merge=merge)
+                          for part in split(batch) if len(part)])
+        with self._lock:
+            self._fall_back(name, f"out of memory on a single item ({first})")
+            self._record_oom("cpu")
+        return fn(batch, self.device_of(name))
+
+    run = run_with_oom_recovery
+
+    def _record_oom(self, action: str) -> None:
+        self._counters.oom_recoveries += 1
+        self._counters.oom_actions[action] += 1
+
+    # ------------------------------------------------------------ reporting
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            c = self._counters
+            return {
+                "strategy": self.strategy_name,
+                "device": self.device,
+                "phase": self._phase,
+                "budget_bytes": self.budget.budget_bytes,
+                "limit_bytes": self.budget.limit_bytes,
+                "registered": len(self._entries),
+                "resident": self.resident_names(),
+                "resident_bytes": self.resident_bytes(),
+                "peak_resident_bytes": c.peak_resident_bytes,
+                "swaps_in": c.swaps_in,
+                "swaps_out": c.swaps_out,
+                "swap_seconds": c.swap_seconds,
+                "evict_seconds": c.evict_seconds,
+                "bytes_moved": c.bytes_moved,
+                "prefetches": c.prefetches,
+                "phase_switches": self.gate.switches,
+                "pressure_evictions": c.pressure_evictions,
+                "spills": c.spills,
+                "oom_recoveries": c.oom_recoveries,
+                "oom_actions": dict(c.oom_actions),
+                "cpu_fallbacks": list(c.cpu_fallbacks),
+                "peak_gpu_bytes": self.peak_gpu_bytes(),
+            }
+
+    def peak_gpu_bytes(self) -> int:
+        """The process's peak allocated device memory (torch allocator); 0 off CUDA."""
+        return self.monitor.peak_allocated()
+
+    def plan(self) -> MemoryPlan:
+        """The per-phase plan for the modules registered so far; nothing moves."""
+        return build_plan(self.footprints().values(), self.requested, self.device, self.budget)
