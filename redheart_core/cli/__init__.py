@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "batch": "batch:batch",
     "surd": "surd:surd",
     "serve": "serve:serve",
+    "memory": "memory:memory",
+    "doctor": "doctor:doctor",
 }
 
 
