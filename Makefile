@@ -6,6 +6,9 @@ PIP := $(PY) -m pip
 PLUGINS := redheart_plugins_claude redheart_plugins_openai redheart_plugins_local
 STAMP := $(VENV)/.installed
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
+# a third-party plugin as users install one: from its own folder, not editable
+EXAMPLE := examples/redheart_plugin_example
+EXAMPLE_FILES := $(EXAMPLE)/pyproject.toml $(wildcard $(EXAMPLE)/src/*/*.py)
 
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -16,21 +19,29 @@ export TOKENIZERS_PARALLELISM := false
 install: $(STAMP)
 
 # torch first, from the pinned CPU build: a bare `torch` requirement would pull CUDA packages.
-$(STAMP): $(PYPROJECTS)
+$(STAMP): $(PYPROJECTS) $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e '.[dev]' $(addprefix -e ./,$(PLUGINS))
+	$(PIP) install --quiet --no-deps --force-reinstall ./$(EXAMPLE)
 	touch $(STAMP)
 
 demo: install
 	$(VENV)/bin/redheart analyze --config examples/configs/offline.yaml - < examples/situation.txt
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests $(EXAMPLE)/tests
 
 bench: install
 	$(PY) -m benchmarks
+
+# steady load against `redheart serve` on loopback; SOAK_MINUTES=2 make soak for a short run
+SOAK_MINUTES ?= 20
+SOAK_RATE ?= 2
+soak: install
+	$(PY) -m benchmarks.soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
+		--plot docs/img/soak.png --summary docs/img/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
