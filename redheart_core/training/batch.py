@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import DatasetError, json_objects
 from .results import RecordWriter, ResultsFile
+from .trainers import make_trainer
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ class BatchDataModule(L.LightningDataModule):
         done = self.results.done_ids()
         self.todo = [r for r in read_batch_input(self.input_path) if r.id not in done]
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return batch  # text records: the pipeline places its own tensors
+
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(RecordDataset(self.todo), batch_size=self.batch_size, shuffle=False,
                           collate_fn=_as_list)
@@ -162,9 +166,6 @@ class PipelinePredictor(L.LightningModule):
             loop.run_until_complete(stack.aclose())
         finally:
             loop.close()
-
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        return batch  # text records: the pipeline places its own tensors
 
     async def _analyze(self, record: BatchRecord) -> dict[str, Any]:
         try:
@@ -237,15 +238,9 @@ def run_batch(config: DictConfig, input_path: str | Path, out_path: str | Path, 
     skipped = len(results.done_ids() & ids)
     if skipped == len(records):
         return BatchRun(len(records), skipped, skipped, True)
-    callbacks: list[Any] = [JsonlPredictionWriter(results)]
-    if progress:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar())
-    trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-                        strategy=strategy, callbacks=callbacks, logger=False,
-                        enable_checkpointing=False, enable_model_summary=False,
-                        enable_progress_bar=progress)
+    trainer = make_trainer(progress=progress, callbacks=[JsonlPredictionWriter(results)],
+                           accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+                           strategy=strategy, enable_checkpointing=False)
     data = BatchDataModule(input_path, results, batch_size or int(config.pipeline.batch_size))
     trainer.predict(PipelinePredictor(config), datamodule=data, return_predictions=False)
     return BatchRun(len(records), skipped, len(results.done_ids() & ids), trainer.is_global_zero)

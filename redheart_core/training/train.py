@@ -57,6 +57,7 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
     from .checkpoints import save_head
     from .data import HeadDataModule
     from .heads import HeadModule
+    from .trainers import make_trainer
 
     options = options or TrainOptions()
     target = head_target(kind)
@@ -74,20 +75,14 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
         shutil.rmtree(ckpt_dir)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename=f"{kind}-{{epoch:02d}}-{{val_loss:.4f}}",
                            monitor="val_loss", mode="min", save_top_k=1)
-    callbacks: list[Any] = [best, EarlyStopping(monitor="val_loss", mode="min",
-                                                patience=options.patience)]
-    if options.progress:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        callbacks.append(RichProgressBar())
-    trainer = L.Trainer(max_epochs=options.max_epochs, accelerator=options.accelerator,
-                        devices=1, callbacks=callbacks, logger=False, deterministic=True,
-                        enable_progress_bar=options.progress, enable_model_summary=False,
-                        log_every_n_steps=1, num_sanity_val_steps=0)
+    early_stop = EarlyStopping(monitor="val_loss", mode="min", patience=options.patience)
+    trainer = make_trainer(progress=options.progress, callbacks=[best, early_stop],
+                           max_epochs=options.max_epochs, accelerator=options.accelerator,
+                           devices=1, deterministic=True, log_every_n_steps=1,
+                           num_sanity_val_steps=0)
     trainer.fit(module, datamodule=data_module)
     best_module = HeadModule.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    validator = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                          enable_model_summary=False)
+    validator = make_trainer(progress=False, accelerator="cpu", devices=1)
     validator.validate(best_module, datamodule=data_module, verbose=False)
     save_head(out, best_module)
     return TrainReport(kind=kind, checkpoint=out, embedder_id=embedder.model_id,
