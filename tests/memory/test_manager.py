@@ -1,0 +1,219 @@
+"""The manager's accounting on the CPU "device": residency, budget, eviction, refusals, OOM."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redheart_core.memory import (MemoryBudgetError, PhaseSwapStrategy, ResidentStrategy,
+                                  SwapOptions, UnifiedMemoryManager)
+
+KIB = 1024
+
+
+def swap_manager(limit_kib: int, prefetch: bool = False) -> UnifiedMemoryManager:
+    return UnifiedMemoryManager("cpu", limit_kib * KIB, PhaseSwapStrategy(SwapOptions(prefetch=prefetch)),
+                                headroom=0.0)
+
+
+def host_pointer(umm: UnifiedMemoryManager, name: str) -> int:
+    return umm._entries[name].offload.host[0].data_ptr()
+
+
+def weight_pointer(module: torch.nn.Module) -> int:
+    return module.weight.untyped_storage().data_ptr()
+
+
+async def test_a_phases_working_set_is_resident_inside_its_block(linear):
+    umm = swap_manager(40)
+    enc, head, llm = linear(16), linear(16, seed=1), linear(16, seed=2)
+    umm.register("encoder", enc, {"red_heart"}, priority=2)
+    umm.register("head", head, {"circuit"}, priority=1, depends_on=("encoder",))
+    umm.register("llm", llm, {"llm"})
+    async with umm.phase("circuit"):
+        assert {"encoder", "head"} <= set(umm.resident_names())
+        # the weights really live in the device buffers, not in the host copy
+        assert weight_pointer(head) != host_pointer(umm, "head")
+    async with umm.phase("llm"):
+        assert "llm" in umm.resident_names()
+        assert umm.resident_bytes() <= 40 * KIB
+
+
+async def test_weights_and_outputs_survive_eviction_and_reload(linear):
+    umm = swap_manager(20)
+    a, b = linear(16, seed=3), linear(16, seed=4)
+    x = torch.randn(3, 64)
+    expected_a, expected_b = a(x), b(x)
+    umm.register("a", a, {"red_heart"})
+    umm.register("b", b, {"llm"})
+    for _ in range(3):
+        async with umm.phase("red_heart"):
+            assert torch.equal(a(x), expected_a)
+        async with umm.phase("llm"):
+            assert umm.resident_names() == ["b"]
+            assert torch.equal(b(x), expected_b)
+    stats = umm.stats()
+    assert stats["swaps_in"] == 6 and stats["swaps_out"] == 5
+    assert stats["bytes_moved"] == 6 * 16 * KIB
+    assert stats["swap_seconds"] > 0
+
+
+async def test_eviction_takes_the_lowest_priority_first(linear):
+    umm = swap_manager(48)
+    umm.register("low", linear(16), {"red_heart"}, priority=0)
+    umm.register("high", linear(16), {"red_heart"}, priority=9)
+    umm.register("mid", linear(16), {"red_heart"}, priority=5)
+    umm.register("newcomer", linear(16), {"llm"})
+    async with umm.phase("red_heart"):
+        assert umm.resident_names() == ["high", "low", "mid"]
+    async with umm.phase("llm"):
+        assert umm.resident_names() == ["high", "mid", "newcomer"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=6),
+       priorities=st.lists(st.integers(0, 3), min_size=6, max_size=6),
+       phases=st.lists(st.sampled_from(["red_heart", "circuit", "llm"]), min_size=1, max_size=8),
+       prefetch=st.booleans())
+def test_budget_is_never_exceeded(linear, sizes, priorities, phases, prefetch):
+    umm = swap_manager(16, prefetch=prefetch)
+    names = ["red_heart", "circuit", "llm"]
+    for i, kib in enumerate(sizes):
+        umm.register(f"m{i}", linear(kib), {names[i % 3]}, priority=priorities[i])
+
+    async def walk():
+        for phase in phases:
+            async with umm.phase(phase):
+                assert umm.resident_bytes() <= 16 * KIB
+                need = [f"m{i}" for i in range(len(sizes)) if names[i % 3] == phase]
+                if sum(sizes[i] for i in range(len(sizes)) if names[i % 3] == phase) <= 16:
+                    assert set(need) <= set(umm.resident_names())
+
+    asyncio.run(walk())
+    assert umm.stats()["peak_resident_bytes"] <= 16 * KIB
+
+
+def test_a_module_larger_than_the_budget_is_refused_with_what_to_change(linear):
+    umm = swap_manager(8)
+    with pytest.raises(MemoryBudgetError) as info:
+        umm.register("big_llm", linear(16), {"llm"})
+    message = str(info.value)
+    assert "'big_llm'" in message and "16.0 KiB" in message and "8.0 KiB" in message
+    assert "memory.vram_budget_gb" in message
+    assert umm.footprints() == {}
+
+
+def test_resident_refuses_a_module_that_makes_the_total_overflow(linear):
+    umm = UnifiedMemoryManager("cpu", 24 * KIB, ResidentStrategy(), headroom=0.0)
+    umm.register("a", linear(16), {"red_heart"})
+    assert umm.resident_names() == ["a"]
+    with pytest.raises(MemoryBudgetError, match="cannot register module 'b'.*phase_swap"):
+        umm.register("b", linear(16), {"llm"})
+
+
+def test_registering_a_name_twice_returns_the_first_module(linear):
+    umm = swap_manager(64)
+    first, second = linear(8), linear(8)
+    assert umm.register("embedder", first, {"red_heart"}) is first
+    assert umm.register("embedder", second, {"circuit"}) is first
+    assert len(umm.footprints()) == 1 and umm.footprints()["embedder"].bytes == 8 * KIB
+
+
+def test_tied_weights_are_counted_once():
+    embed = torch.nn.Embedding(64, 16)
+    head = torch.nn.Linear(16, 64, bias=False)
+    head.weight = embed.weight
+    model = torch.nn.Sequential(embed, head)
+    umm = swap_manager(64)
+    umm.register("tied", model)
+    assert umm.footprints()["tied"].bytes == 64 * 16 * 4
+    assert model[0].weight is model[1].weight
+
+
+async def test_auto_is_cpu_without_an_accelerator(linear):
+    umm = UnifiedMemoryManager("cpu", 8 * KIB, "auto")
+    assert umm.strategy_name == "cpu" and umm.device == "cpu"
+    module = linear(16)  # larger than the budget: the budget is for accelerators only
+    umm.register("big", module, {"llm"})
+    async with umm.phase("llm"):
+        assert umm.resident_names() == [] and umm.device_of("big").type == "cpu"
+
+
+def test_auto_on_a_device_is_resident_while_everything_fits_then_phase_swap():
+    from redheart_core.memory import AutoStrategy, Budget, ModuleFootprint
+
+    budget = Budget(32 * KIB, 0.0)
+    small = {"a": ModuleFootprint("a", 16 * KIB, frozenset({"red_heart"}))}
+    large = {**small, "b": ModuleFootprint("b", 20 * KIB, frozenset({"llm"}))}
+    auto = AutoStrategy()
+    assert auto.resolve("cuda", small, budget).name == "resident"
+    assert auto.resolve("cuda", large, budget).name == "phase_swap"
+    assert auto.resolve("cpu", large, budget).name == "cpu"
+    assert auto.resolve("cuda", large, budget).prefetch
+
+
+async def test_out_of_memory_retries_then_splits_then_runs_on_cpu(linear):
+    umm = swap_manager(64)
+    umm.register("head", linear(8), {"red_heart"})
+    calls = []
+
+    def flaky(batch, device):
+        calls.append(len(batch))
+        if len(calls) <= 2 or (len(batch) > 1 and len(calls) <= 5):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [f"ok:{item}" for item in batch]
+
+    async with umm.phase("red_heart"):
+        out = await asyncio.to_thread(umm.run_with_oom_recovery, "head", flaky, [1, 2, 3, 4])
+    assert out == ["ok:1", "ok:2", "ok:3", "ok:4"]  # every request answered, in order
+    stats = umm.stats()
+    assert stats["oom_recoveries"] >= 3 and stats["oom_actions"]["split"] >= 1
+
+
+def test_a_single_item_that_keeps_failing_moves_the_module_to_cpu(linear):
+    umm = swap_manager(64)
+    umm.register("head", linear(8), {"red_heart"})
+    seen = []
+
+    def needs_cpu(batch, device):
+        seen.append(device.type)
+        if len(seen) <= 2:
+            raise RuntimeError("CUDA error: out of memory")
+        return [device.type for _ in batch]
+
+    assert umm.run_with_oom_recovery("head", needs_cpu, ["x"]) == ["cpu"]
+    stats = umm.stats()
+    assert stats["oom_actions"] == {"retry": 1, "split": 0, "cpu": 1}
+    assert stats["cpu_fallbacks"] == ["head"]
+
+
+def test_errors_other_than_out_of_memory_propagate(linear):
+    umm = swap_manager(64)
+    umm.register("head", linear(8), {"red_heart"})
+
+    def broken(batch, device):
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError, match="bad input"):
+        umm.run_with_oom_recovery("head", broken, [1])
+    assert umm.stats()["oom_recoveries"] == 0
+    with pytest.raises(KeyError, match="registered: head"):
+        umm.run_with_oom_recovery("nope", broken, [1])
+
+
+async def test_the_next_phase_is_prefetched_into_free_room(linear):
+    umm = swap_manager(64, prefetch=True)
+    umm.register("enc", linear(16), {"red_heart"})
+    umm.register("circ", linear(16), {"circuit"})
+    async with umm.phase("red_heart"):
+        pass
+    await umm._prefetch_task
+    assert set(umm.resident_names()) == {"enc", "circ"}
+    before = umm.stats()["swaps_in"]
+    async with umm.phase("circuit"):
+        assert "circ" in umm.resident_names()
+    assert umm.stats()["swaps_in"] == before and umm.stats()["prefetches"] >= 1
