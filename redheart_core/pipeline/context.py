@@ -1,0 +1,64 @@
+"""One request on its way through the stages: its message, its growing result, its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from ..analyzers.base import AnalyzerItem
+from ..schema import AnalysisResult, TaskMessage
+from .events import Event
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .stages import StageHandler
+
+
+@dataclass(eq=False)
+class RequestContext:
+    request: TaskMessage
+    result: AnalysisResult
+    emit: Callable[[Event], None]
+    #: the stages this request runs, fixed when it is admitted (the routing table may change)
+    route: tuple["StageHandler", ...] = ()
+    #: index in ``route`` of the stage the request is in (-1: not started)
+    position: int = -1
+    #: the stage whose micro-batch currently holds this request's item, if any
+    batching: str | None = None
+    #: the shared embedder's vector of ``english_text``, once a stage computed it
+    embedding: "np.ndarray | None" = None
+    embedding_error: str | None = None
+    #: analyzers that failed or were skipped, so their dependents are skipped too
+    failed_analyzers: set[str] = field(default_factory=set)
+    #: summary chunks already sent (llm_final may be retried only before the first)
+    tokens_emitted: int = 0
+    #: set by a stage when the request cannot go on (invalid input)
+    stop: bool = False
+
+    @property
+    def english_text(self) -> str:
+        return self.result.translated_text or self.result.text
+
+    def stage_index(self, name: str) -> int:
+        for i, handler in enumerate(self.route):
+            if handler.name == name:
+                return i
+        return -1
+
+    def add_usage(self, usage: Mapping[str, int]) -> None:
+        totals = self.result.llm.usage
+        for key, value in usage.items():
+            totals[key] = totals.get(key, 0) + value
+
+    def analyzer_item(self, requires: tuple[str, ...]) -> AnalyzerItem:
+        results: dict[str, Any] = {name: self.result.analyzer_output(name) for name in requires}
+        return AnalyzerItem(
+            request_id=self.request.request_id,
+            text=self.result.text,
+            language=self.result.language,
+            embedding=self.embedding,
+            initial=self.result.llm.initial,
+            results=results,
+            translated_text=self.result.translated_text,
+        )

@@ -1,0 +1,78 @@
+"""What :meth:`Pipeline.stream` yields: one small event per thing a user can watch happen.
+
+Each event has a ``type`` and a JSON form (``to_dict``), so the CLI can print JSON Lines and the
+service can send server-sent events without knowing the classes. A stream is
+``stage_started``/``stage_finished`` pairs, ``partial`` outputs as soon as they exist, ``token``
+chunks of the final summary, and last exactly one ``result``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
+
+if TYPE_CHECKING:
+    from ..schema import AnalysisResult, StageError
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: str
+    type: ClassVar[str] = "stage_started"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "stage": self.stage}
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    """``error`` is the first error the stage recorded (the result holds all of them)."""
+
+    stage: str
+    duration_ms: float
+    error: Optional["StageError"] = None
+    type: ClassVar[str] = "stage_finished"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.type, "stage": self.stage,
+                                "duration_ms": round(self.duration_ms, 3)}
+        if self.error is not None:
+            data["error"] = self.error.to_dict()
+        return data
+
+
+@dataclass(frozen=True)
+class Partial:
+    """One analyzer's output (``key`` = its name) or the LLM's reading (``llm.initial``)."""
+
+    key: str
+    value: Any
+    type: ClassVar[str] = "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "key": self.key, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Token:
+    """A chunk of the final summary as the model writes it."""
+
+    text: str
+    type: ClassVar[str] = "token"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Result:
+    """The finished :class:`~redheart_core.schema.AnalysisResult`; always the last event."""
+
+    result: "AnalysisResult"
+    type: ClassVar[str] = "result"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "result": self.result.to_dict()}
+
+
+Event = Union[StageStarted, StageFinished, Partial, Token, Result]

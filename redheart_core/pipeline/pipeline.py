@@ -1,0 +1,390 @@
+"""The pipeline: asynchronous between requests, step-synchronised within one.
+
+Requests wait in a bounded priority queue for one of ``pipeline.concurrency`` slots, then walk
+the routing table stage by stage. Every stage of a request starts only after its previous stage
+ended (each request is one task that awaits its stages in turn), inside the memory phase the
+stage needs, under ``pipeline.stage_timeout_s``; retryable stages are retried with backoff. A
+stage failure is recorded in the result and the request goes on; nothing one request does
+reaches another. Torch work runs on one worker thread per device.
+
+:meth:`Pipeline.analyze` is :meth:`Pipeline.stream` read to its end, so there is one code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Sequence
+
+from omegaconf import DictConfig
+
+from ..errors import ConfigError
+from ..logs import register_secrets
+from ..runtime import Runtime
+from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
+from .context import RequestContext
+from .events import Result, StageFinished, StageStarted
+from .phases import NullMemory
+from .queue import AdmissionQueue, QueueFull
+from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
+                     StageHandler, analyzer_stage)
+from .state import PipelineState
+from .stream import EventStream
+from .workers import DeviceWorkers
+
+if TYPE_CHECKING:
+    from ..plugins import PluginRegistry
+
+log = logging.getLogger("redheart.pipeline")
+
+#: first retry waits this long; each further one twice as long, up to RETRY_BACKOFF_MAX_S
+RETRY_BACKOFF_S = 0.1
+RETRY_BACKOFF_MAX_S = 2.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based)."""
+    return min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_S * 2 ** (attempt - 1))
+
+
+class Pipeline:
+    """Run analyses for one config. Use as an async context manager::
+
+        async with Pipeline.from_config(cfg) as pipe:
+            result = await pipe.analyze("text")
+    """
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        settings = runtime.config.pipeline
+        self.retries = int(settings.retries)
+        self.stage_timeout_s = float(settings.stage_timeout_s)
+        self.batch_size = int(settings.batch_size)
+        self.batch_wait_s = float(settings.batch_wait_ms) / 1000.0
+        overflow = settings.overflow
+        self.queue = AdmissionQueue(concurrency=int(settings.concurrency),
+                                    max_queue=int(settings.max_queue),
+                                    overflow=getattr(overflow, "value", overflow))
+        self.state = PipelineState()
+        self.router = Router()
+        self.memory: Any = None
+        self.llm: Any = None
+        self.workers: DeviceWorkers | None = None
+        self._active: dict[int, RequestContext] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._entered = False
+
+    @classmethod
+    def from_config(cls, config: DictConfig, registry: "PluginRegistry | None" = None) -> "Pipeline":
+        return cls(Runtime(config, registry))
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> "Pipeline":
+        """Build the LLM backend, the analyzers and the shared services now, so a config error
+        (a missing API key, a bad option) surfaces before any work is accepted."""
+        rt = self.runtime
+        cfg = rt.config
+        register_secrets(cfg)
+        self.llm = rt.llm
+        analyzers = rt.analyzers
+        self.memory = rt.memory if hasattr(type(rt), "memory") else NullMemory()
+        embedder = rt.embedder if analyzers and hasattr(type(rt), "embedder") else None
+        when = getattr(cfg.translation.when, "value", cfg.translation.when)
+        translator = rt.translator if when != "never" and hasattr(type(rt), "translator") else None
+        self.workers = DeviceWorkers(str(getattr(self.memory, "device", "cpu")))
+
+        by_stage: dict[str, list[Any]] = {"red_heart": [], "circuit": []}
+        for analyzer in analyzers:
+            by_stage[analyzer_stage(analyzer, rt.registry.get("analyzers", analyzer.name))].append(analyzer)
+        batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
+        self.router = Router([
+            PrepareStage(translator=translator, when=when,
+                         llm_english_only=bool(self.llm.english_only),
+                         embedder_english_only=bool(getattr(embedder, "english_only", False)),
+                         memory=self.memory, could_join=lambda: self._could_join("prepare"),
+                         **batching),
+            LLMInitialStage(self.llm),
+            *(AnalyzerStage(stage, by_stage[stage], embedder=embedder,
+                            could_join=lambda stage=stage: self._could_join(stage), **batching)
+              for stage in ("red_heart", "circuit")),
+            LLMFinalStage(self.llm),
+        ])
+        self._models = self._provenance_models(analyzers, embedder)
+        self._versions = rt.registry.versions()
+        self._memory_stats = callable(getattr(self.memory, "stats", None))
+        self._entered = True
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Let requests in flight finish (cancel them if the block is being abandoned with an
+        error), then close the backend and stop the worker threads."""
+        self._entered = False
+        try:
+            if self._tasks:
+                if exc_type is not None:
+                    for task in self._tasks:
+                        task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            for handler in self.router.route():
+                await handler.aclose()
+        finally:
+            try:
+                await self.llm.aclose()
+            finally:
+                if self.workers is not None:
+                    self.workers.shutdown()
+
+    def _provenance_models(self, analyzers: Sequence[Any], embedder: Any) -> dict[str, str]:
+        models: dict[str, str] = {}
+        if self.llm.model:
+            models["llm"] = str(self.llm.model)
+        if embedder is not None and getattr(embedder, "model_id", None):
+            models["embedder"] = str(embedder.model_id)
+        for part in (self.llm, embedder, *analyzers):
+            provenance = getattr(part, "provenance", None)
+            if callable(provenance):
+                models.update({str(k): str(v) for k, v in (provenance() or {}).items()})
+        return models
+
+    # ------------------------------------------------------------------ public API
+    def stream(self, text: str, *, priority: int = 0, request_id: str | None = None) -> EventStream:
+        """Run one analysis and yield its events; the last is always one :class:`Result`."""
+        self._check_entered()
+        request = TaskMessage(request_id=request_id or uuid.uuid4().hex, text=text,
+                              priority=priority, submitted_at=time.time())
+        return EventStream(lambda emit: self._drive(request, emit))
+
+    async def analyze(self, text: str, *, priority: int = 0,
+                      request_id: str | None = None) -> AnalysisResult:
+        """One analysis; a stage failure is recorded in ``result.errors``, never raised."""
+        async for event in self.stream(text, priority=priority, request_id=request_id):
+            if isinstance(event, Result):
+                return event.result
+        raise RuntimeError("the request ended without a result")  # the stream guarantees one
+
+    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0) -> list[AnalysisResult]:
+        """Analyses of ``texts`` run concurrently, results in input order."""
+        return list(await asyncio.gather(*(self.analyze(t, priority=priority) for t in texts)))
+
+    def stats(self) -> dict[str, Any]:
+        """Per-stage counts, queue depth, requests in flight, totals by outcome, LLM retries."""
+        snapshot = self.state.snapshot()
+        snapshot["queue_depth"] = self.queue.depth
+        if self.llm is not None:
+            snapshot["llm_retries_total"] += int(getattr(self.llm, "retries_total", 0) or 0)
+        return snapshot
+
+    def _check_entered(self) -> None:
+        if not self._entered:
+            raise RuntimeError("the pipeline is not running; use "
+                               "'async with Pipeline.from_config(cfg) as pipe:'")
+
+    # ------------------------------------------------------------------ one request
+    async def _drive(self, request: TaskMessage, emit: Any) -> None:
+        started = time.perf_counter()
+        result = AnalysisResult(request_id=request.request_id, text=request.text,
+                                llm=LLMPart(backend=self.runtime.config.llm.backend, model=self.llm.model))
+        ctx = RequestContext(request=request, result=result, emit=emit)
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        self._notify("redheart_request_started", request=request)
+        swaps_before = self._swaps()
+        try:
+            async with self.queue.slot(request.priority):
+                await self._run_stages(ctx)
+        except QueueFull as exc:
+            result.add_error("queue", exc)
+            status = "rejected"
+        except asyncio.CancelledError:
+            self.state.requests_total["cancelled"] += 1
+            log.info("request %s cancelled", request.request_id,
+                     extra={"event": "request_cancelled", "request_id": request.request_id})
+            raise
+        else:
+            status = "complete" if result.ok else "failed"
+        finally:
+            self._tasks.discard(task)
+        result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
+        result.memory = self._memory_part(swaps_before)
+        result.provenance = Provenance(config_hash=self.runtime.config_hash,
+                                       plugins=dict(self._versions), models=dict(self._models))
+        self.state.requests_total[status] += 1
+        self._notify("redheart_request_finished", result=result)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request %s %s in %.1f ms", request.request_id, status, result.timings_ms["total"],
+                     extra={"event": "request_finished", "request_id": request.request_id,
+                            "duration_ms": result.timings_ms["total"], "status": status,
+                            "error": _error_text(result.errors[0]) if result.errors else None})
+        emit(Result(result))
+
+    async def _run_stages(self, ctx: RequestContext) -> None:
+        ctx.route = self.router.route()
+        key = id(ctx)
+        self._active[key] = ctx
+        self.state.in_flight += 1
+        try:
+            for index, handler in enumerate(ctx.route):
+                ctx.position = index
+                await self._run_stage(ctx, handler)
+                if ctx.stop:
+                    break
+        finally:
+            ctx.position = len(ctx.route)
+            self.state.in_flight -= 1
+            del self._active[key]
+            for handler in ctx.route:
+                batcher = getattr(handler, "batcher", None)
+                if batcher is not None:
+                    batcher.nudge()
+
+    async def _run_stage(self, ctx: RequestContext, handler: StageHandler) -> None:
+        name = handler.name
+        result = ctx.result
+        counts = self.state.stage(name)
+        errors_before = len(result.errors)
+        ctx.request.stage = name
+        ctx.emit(StageStarted(name))
+        started = time.perf_counter()
+        counts.queued += 1
+        running = False
+        try:
+            async with asyncio.timeout(self.stage_timeout_s):
+                async with self._phase(handler.phase):
+                    counts.queued -= 1
+                    counts.running += 1
+                    running = True
+                    await self._attempts(ctx, handler)
+        except TimeoutError:
+            result.add_error(name, f"stage {name!r} took longer than {self.stage_timeout_s:g} s "
+                             "(pipeline.stage_timeout_s)", "StageTimeout")
+        except Exception as exc:  # entering the memory phase failed
+            result.add_error(name, exc)
+        finally:
+            if running:
+                counts.running -= 1
+            else:
+                counts.queued -= 1
+        seconds = time.perf_counter() - started
+        errors = [e for e in result.errors[errors_before:] if e.stage == name]
+        if errors:
+            counts.failed += 1
+        else:
+            counts.done += 1
+        result.timings_ms[name] = round(seconds * 1000, 3)
+        error = errors[0] if errors else None
+        ctx.emit(StageFinished(name, seconds * 1000, error))
+        self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
+                     error=error)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
+                     "failed" if error else "finished", seconds * 1000,
+                     extra={"event": "stage_finished", "request_id": ctx.request.request_id,
+                            "stage": name, "duration_ms": round(seconds * 1000, 3),
+                            "error": _error_text(error) if error else None})
+
+    async def _attempts(self, ctx: RequestContext, handler: StageHandler) -> None:
+        """Run the handler; retry a retryable stage with backoff; record the final failure."""
+        attempt = 0
+        while True:
+            try:
+                await handler.run(ctx)
+                return
+            except Exception as exc:
+                if (handler.retryable and attempt < self.retries and handler.can_retry(ctx)
+                        and _retryable(exc)):
+                    attempt += 1
+                    ctx.request.attempt = attempt
+                    self.state.llm_retries_total += 1
+                    delay = retry_delay(attempt)
+                    log.info("request %s stage %s failed (%s: %s); retry %d of %d in %.2f s",
+                             ctx.request.request_id, handler.name, type(exc).__name__, exc, attempt,
+                             self.retries, delay,
+                             extra={"event": "stage_retry", "request_id": ctx.request.request_id,
+                                    "stage": handler.name, "error": f"{type(exc).__name__}: {exc}"})
+                    await asyncio.sleep(delay)
+                    continue
+                message = str(exc) or type(exc).__name__
+                if attempt:
+                    message += f" (gave up after {attempt + 1} attempts)"
+                ctx.result.add_error(handler.name, message,
+                                     getattr(exc, "type_name", None) or type(exc).__name__)
+                return
+
+    # ------------------------------------------------------------------ helpers
+    def _phase(self, name: str | None) -> Any:
+        return self.memory.phase(name) if name else contextlib.nullcontext()
+
+    def _could_join(self, stage: str) -> int:
+        """How many requests in flight could still add an item to ``stage``'s micro-batch."""
+        count = 0
+        for ctx in self._active.values():
+            index = ctx.stage_index(stage)
+            if index >= 0 and (ctx.position < index or (ctx.position == index and ctx.batching != stage)):
+                count += 1
+        return count
+
+    def _swaps(self) -> int:
+        if not self._memory_stats:
+            return 0
+        stats = self.memory.stats()
+        return int(stats.get("swaps_in", 0)) + int(stats.get("swaps_out", 0))
+
+    def _memory_part(self, swaps_before: int) -> MemoryPart:
+        return MemoryPart(strategy=str(getattr(self.memory, "strategy_name", "none")),
+                          device=str(getattr(self.memory, "device", "cpu")),
+                          peak_gpu_bytes=int(self.memory.peak_gpu_bytes()),
+                          swaps=self._swaps() - swaps_before)
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        """Call an observer hook, each plugin on its own: one that raises is logged and neither
+        breaks the request nor keeps the other observers from hearing of it."""
+        caller = getattr(self.runtime.registry.hook, hook)
+        impls = caller.get_hookimpls()
+        if not impls:
+            return
+        if any(impl.hookwrapper or impl.wrapper for impl in impls):
+            calls = [(f"{hook} wrapped", lambda: caller(**kwargs))]
+        else:
+            calls = [(f"{hook} of plugin {impl.plugin_name!r}",
+                      lambda impl=impl: impl.function(*(kwargs[a] for a in impl.argnames)))
+                     for impl in reversed(impls)]
+        for label, call in calls:
+            try:
+                call()
+            except Exception:
+                log.exception("observer hook %s raised; the request goes on", label,
+                              extra={"event": "hook_failed"})
+
+
+def _retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, ConfigError) and getattr(exc, "retryable", True) is not False
+
+
+def _error_text(error: Any) -> str:
+    return f"{error.type}: {error.message}"
+
+
+def analyze(text: str, config: DictConfig | None = None, *, priority: int = 0,
+            request_id: str | None = None) -> AnalysisResult:
+    """Synchronous convenience: one analysis with a pipeline built for ``config`` (defaults when
+    None). Inside a running event loop use ``await pipe.analyze(...)`` instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("redheart_core.analyze() cannot run inside an event loop; use "
+                           "'async with Pipeline.from_config(cfg) as pipe: await pipe.analyze(text)'")
+    if config is None:
+        from ..config import load_config
+
+        config = load_config()
+
+    async def run() -> AnalysisResult:
+        async with Pipeline.from_config(config) as pipe:
+            return await pipe.analyze(text, priority=priority, request_id=request_id)
+
+    return asyncio.run(run())

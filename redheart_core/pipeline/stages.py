@@ -1,0 +1,367 @@
+"""The stage handlers and the routing table that orders them.
+
+A handler does one stage's work for one request; the pipeline around it takes care of the
+memory phase, the timeout, retries, timings, events, hooks and logs. The built-in route is
+``prepare -> llm_initial -> red_heart -> circuit -> llm_final``; :class:`Router` lets a program
+(or a test) add, replace or remove stages at run time. A request keeps the route it was
+admitted with, so a change never reaches a request half-way through.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import unicodedata
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+
+from ..errors import ConfigError, StageFailure
+from ..llm.usage import usage_meter
+from ..schema import InitialAnalysis
+from .batching import MicroBatcher
+from .events import Partial, Token
+
+if TYPE_CHECKING:
+    from .context import RequestContext
+    from .workers import DeviceWorkers
+
+ANALYZER_STAGES = ("red_heart", "circuit")
+#: a text whose letters are at least this share Hangul is Korean
+HANGUL_RATIO_KO = 0.3
+
+
+class StageHandler(abc.ABC):
+    """Base class of a stage. ``phase`` is the memory phase the pipeline holds around ``run``
+    (None: none); a ``retryable`` stage is run again with backoff while ``can_retry`` allows."""
+
+    name: str = "?"
+    phase: str | None = None
+    retryable: bool = False
+
+    @abc.abstractmethod
+    async def run(self, ctx: "RequestContext") -> None:
+        """Do the stage's work for one request; raise to record a stage failure."""
+
+    def can_retry(self, ctx: "RequestContext") -> bool:
+        return self.retryable
+
+    async def aclose(self) -> None:
+        """Finish background work (micro-batches already sent)."""
+
+
+class Router:
+    """The routing table: stage name -> handler, in the order requests take them."""
+
+    def __init__(self, handlers: Sequence[StageHandler] = ()):
+        self._handlers: dict[str, StageHandler] = {}
+        for handler in handlers:
+            self.register(handler)
+
+    def register(self, handler: StageHandler, *, before: str | None = None,
+                 after: str | None = None, replace: bool = False) -> None:
+        """Add ``handler`` at the end, or ``before``/``after`` a named stage; ``replace``
+        swaps the handler of an existing stage in place."""
+        name = handler.name
+        if name in self._handlers and not replace:
+            raise ValueError(f"stage {name!r} already has a handler; pass replace=True to swap it")
+        if replace and name in self._handlers:
+            self._handlers[name] = handler
+            return
+        anchor = before or after
+        if before and after:
+            raise ValueError("give before= or after=, not both")
+        if anchor is None:
+            self._handlers[name] = handler
+            return
+        if anchor not in self._handlers:
+            raise ValueError(f"unknown stage {anchor!r}; stages: {', '.join(self._handlers)}")
+        items = list(self._handlers.items())
+        at = [n for n, _ in items].index(anchor) + (1 if after else 0)
+        items.insert(at, (name, handler))
+        self._handlers = dict(items)
+
+    def remove(self, name: str) -> StageHandler:
+        try:
+            return self._handlers.pop(name)
+        except KeyError:
+            raise ValueError(f"unknown stage {name!r}; stages: {', '.join(self._handlers)}") from None
+
+    def handler(self, name: str) -> StageHandler:
+        return self._handlers[name]
+
+    def route(self) -> tuple[StageHandler, ...]:
+        return tuple(self._handlers.values())
+
+    def names(self) -> list[str]:
+        return list(self._handlers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handlers
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+def detect_language(text: str) -> str:
+    """``"ko"`` when Hangul makes up at least 30 % of the letters, else ``"en"``."""
+    letters = hangul = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if unicodedata.name(ch, "").startswith("HANGUL"):
+                hangul += 1
+    return "ko" if letters and hangul / letters >= HANGUL_RATIO_KO else "en"
+
+
+class PrepareStage(StageHandler):
+    """Validate, detect the language, translate when a consumer needs English.
+
+    Translation runs micro-batched on the device worker, inside the ``llm`` memory phase (the
+    next stage's), so a local model set-up does not swap twice.
+    """
+
+    name = "prepare"
+
+    def __init__(self, *, translator: Any, when: str, llm_english_only: bool,
+                 embedder_english_only: bool, memory: Any, workers: "DeviceWorkers",
+                 batch_size: int, wait_s: float, could_join: Any = lambda: 1):
+        self.translator = translator
+        self.when = when
+        self.llm_english_only = llm_english_only
+        self.embedder_english_only = embedder_english_only
+        self.memory = memory
+        self.batcher: MicroBatcher[str, str] | None = None
+        if translator is not None and when != "never":
+            self.batcher = MicroBatcher(self._translate_batch, batch_size=batch_size,
+                                        wait_s=wait_s, could_join=could_join)
+            self._workers = workers
+
+    async def _translate_batch(self, texts: list[str]) -> list[str]:
+        translated = await self._workers.run(self.translator.translate_batch, texts)
+        if len(translated) != len(texts):
+            raise StageFailure(f"the translator returned {len(translated)} texts for {len(texts)}",
+                               "TranslationError")
+        return list(translated)
+
+    def _wants_translation(self, language: str) -> bool:
+        if self.batcher is None or language != getattr(self.translator, "source", "ko"):
+            return False
+        return self.when == "always" or (self.when == "auto" and self.llm_english_only)
+
+    async def run(self, ctx: "RequestContext") -> None:
+        result = ctx.result
+        if not isinstance(result.text, str) or not result.text.strip():
+            ctx.stop = True
+            raise StageFailure("the text to analyze is empty; give a situation to analyze",
+                               "InvalidInput")
+        result.language = detect_language(result.text)
+        if self._wants_translation(result.language):
+            try:
+                async with self.memory.phase("llm"):
+                    ctx.batching = self.name
+                    try:
+                        result.translated_text = await self.batcher.submit(result.text)
+                    finally:
+                        ctx.batching = None
+            except Exception as exc:
+                result.add_error(self.name, f"translation failed, going on with the original "
+                                 f"text: {exc}", getattr(exc, "type_name", None) or type(exc).__name__)
+        if result.language == "ko" and result.translated_text is None:
+            if self.llm_english_only:
+                result.notes.append("the LLM backend reads English only and the Korean text was "
+                                    "not translated (set translation.translator)")
+            if self.embedder_english_only:
+                result.notes.append("the embedder reads English only and the Korean text was not "
+                                    "translated; analyzer outputs may be unreliable (set "
+                                    "translation.translator, translation.when: always)")
+
+    async def aclose(self) -> None:
+        if self.batcher is not None:
+            await self.batcher.aclose()
+
+
+# ---------------------------------------------------------------------------- LLM stages
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: Any) -> AsyncIterator[Any]:
+    """Close an async generator when the block ends, also on cancellation."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class LLMInitialStage(StageHandler):
+    """The LLM's initial reading; on failure the analyzers go on with the text alone."""
+
+    name = "llm_initial"
+    phase = "llm"
+    retryable = True
+
+    def __init__(self, llm: Any):
+        self.llm = llm
+
+    async def run(self, ctx: "RequestContext") -> None:
+        text = ctx.english_text if self.llm.english_only else ctx.result.text
+        with usage_meter() as usage:
+            try:
+                initial = await self.llm.analyze_initial(text)
+            finally:
+                ctx.add_usage(usage)
+        if isinstance(initial, dict):
+            initial = InitialAnalysis.from_dict(initial)
+        if not isinstance(initial, InitialAnalysis):
+            raise StageFailure(f"LLM backend {self.llm.name!r} returned "
+                               f"{type(initial).__name__} instead of an InitialAnalysis",
+                               "LLMOutputError")
+        ctx.result.llm.initial = initial
+        ctx.emit(Partial("llm.initial", initial.to_dict()))
+
+
+class LLMFinalStage(StageHandler):
+    """The final summary, streamed: each chunk is a ``token`` event; retried only before the
+    first chunk was sent (after it, a retry would repeat text the user already read)."""
+
+    name = "llm_final"
+    phase = "llm"
+    retryable = True
+
+    def __init__(self, llm: Any):
+        self.llm = llm
+
+    def can_retry(self, ctx: "RequestContext") -> bool:
+        return ctx.tokens_emitted == 0
+
+    async def run(self, ctx: "RequestContext") -> None:
+        chunks: list[str] = []
+        with usage_meter() as usage:
+            try:
+                async with _closing(self.llm.stream_summary(ctx.result)) as stream:
+                    async for chunk in stream:
+                        if not chunk:
+                            continue
+                        chunks.append(chunk)
+                        ctx.tokens_emitted += 1
+                        ctx.emit(Token(chunk))
+            except Exception as exc:
+                if not chunks:
+                    raise
+                raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {exc}",
+                                   getattr(exc, "type_name", None) or type(exc).__name__) from exc
+            finally:
+                ctx.add_usage(usage)
+        ctx.result.llm.summary = "".join(chunks)
+
+
+# ---------------------------------------------------------------------------- analyzers
+
+
+def analyzer_stage(analyzer: Any, registration: Any) -> str:
+    """The stage an analyzer runs in: its ``stage`` attribute, else what it registered with."""
+    stage = getattr(analyzer, "stage", None) or registration.extra.get("stage", "red_heart")
+    if stage not in ANALYZER_STAGES:
+        raise ConfigError("analyzers", f"analyzer {registration.name!r} declares stage {stage!r}",
+                          choices=ANALYZER_STAGES)
+    return stage
+
+
+class AnalyzerStage(StageHandler):
+    """Run a stage's analyzers, micro-batched across concurrent requests.
+
+    Per batch: embed the texts that have no vector yet (once, through the shared embedder),
+    then call each analyzer's ``analyze_batch`` once, in dependency order, on the device worker.
+    An analyzer that raises or answers with the wrong shape fails for that batch's items only;
+    its dependents are skipped with an error naming it, the others go on.
+    """
+
+    def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any,
+                 workers: "DeviceWorkers", batch_size: int, wait_s: float,
+                 could_join: Any = lambda: 1):
+        self.name = name
+        self.analyzers = list(analyzers)
+        self.phase = name if self.analyzers else None
+        self.embedder = embedder
+        self.workers = workers
+        self.batcher: MicroBatcher[RequestContext, None] = MicroBatcher(
+            self._run_batch, batch_size=batch_size, wait_s=wait_s, could_join=could_join)
+
+    async def run(self, ctx: "RequestContext") -> None:
+        if not self.analyzers:
+            return
+        ctx.batching = self.name
+        try:
+            await self.batcher.submit(ctx)
+        finally:
+            ctx.batching = None
+
+    async def _run_batch(self, ctxs: list["RequestContext"]) -> list[None]:
+        await self._embed([c for c in ctxs if c.embedding is None and c.embedding_error is None])
+        for analyzer in self.analyzers:
+            live = [c for c in ctxs if self._can_run(c, analyzer)]
+            if live:
+                await self._run_analyzer(analyzer, live)
+        return [None] * len(ctxs)
+
+    async def _embed(self, ctxs: list["RequestContext"]) -> None:
+        if not ctxs or self.embedder is None:
+            return
+        try:
+            vectors = await self.workers.run(self.embedder.encode, [c.english_text for c in ctxs])
+            if len(vectors) != len(ctxs):
+                raise StageFailure(f"the embedder returned {len(vectors)} vectors for {len(ctxs)} texts",
+                                   "EmbeddingError")
+        except Exception as exc:
+            for c in ctxs:
+                c.embedding_error = f"{type(exc).__name__}: {exc}"
+                c.result.add_error(self.name, f"the embedder failed: {exc}",
+                                   getattr(exc, "type_name", None) or type(exc).__name__)
+            return
+        for c, vector in zip(ctxs, vectors):
+            c.embedding = vector
+
+    def _can_run(self, ctx: "RequestContext", analyzer: Any) -> bool:
+        name = analyzer.name
+        if ctx.embedding_error is not None:
+            reason = "the text could not be embedded"
+        else:
+            missing = [r for r in analyzer.requires
+                       if r in ctx.failed_analyzers or ctx.result.analyzer_output(r) is None]
+            if not missing:
+                return True
+            reason = f"it requires {missing[0]!r}, which failed or did not run"
+        ctx.failed_analyzers.add(name)
+        ctx.result.add_error(self.name, f"analyzer {name!r} skipped: {reason}", "DependencyFailed")
+        return False
+
+    async def _run_analyzer(self, analyzer: Any, ctxs: list["RequestContext"]) -> None:
+        name = analyzer.name
+        items = [c.analyzer_item(tuple(analyzer.requires)) for c in ctxs]
+        try:
+            outputs = await self.workers.run(analyzer.analyze_batch, items)
+            if not isinstance(outputs, (list, tuple)) or len(outputs) != len(items):
+                count = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
+                raise StageFailure(f"analyze_batch returned {count} outputs for {len(items)} items",
+                                   "InvalidOutput")
+        except Exception as exc:
+            for c in ctxs:
+                self._fail(c, name, f"analyzer {name!r} failed: {exc}",
+                           getattr(exc, "type_name", None) or type(exc).__name__)
+            return
+        for c, output in zip(ctxs, outputs):
+            try:
+                if not isinstance(output, dict):
+                    raise ValueError(f"expected a dict, got {type(output).__name__}")
+                c.result.set_analyzer_output(name, output)
+            except (ValueError, TypeError) as exc:
+                self._fail(c, name, f"analyzer {name!r} returned an invalid output: {exc}", "InvalidOutput")
+                continue
+            c.emit(Partial(name, c.result.analyzer_output(name)))
+
+    def _fail(self, ctx: "RequestContext", analyzer: str, message: str, type_name: str) -> None:
+        ctx.failed_analyzers.add(analyzer)
+        ctx.result.add_error(self.name, message, type_name)
+
+    async def aclose(self) -> None:
+        await self.batcher.aclose()
