@@ -23,7 +23,23 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
-__all__ = ["Reply", "RecordedRequest", "StandinServer", "AnthropicStandin", "OpenAIStandin"]
+__all__ = ["Reply", "RecordedRequest", "StandinServer", "AnthropicStandin", "OpenAIStandin",
+           "SAMPLE_READING"]
+
+#: a valid initial reading for a stand-in "model" to send (scenarios deliberately out of order)
+SAMPLE_READING: dict[str, Any] = {
+    "emotions": {"joy": 0.1, "trust": 0.6, "fear": 0.5, "surprise": 0.1, "sadness": 0.2,
+                 "disgust": 0.1, "anger": 0.3},
+    "stakeholders": ["me", "my friend", "our employer"],
+    "scenarios": [
+        {"type": "pessimistic", "action": "lie", "outcome": "found out", "ethical_implications": "dishonest"},
+        {"type": "optimistic", "action": "refuse kindly", "outcome": "friend understands",
+         "ethical_implications": "honest and caring"},
+        {"type": "neutral", "action": "stall", "outcome": "tension", "ethical_implications": "evasive"},
+    ],
+    "ethics": ["honesty", "loyalty"],
+    "regret_factors": ["losing the friendship"],
+}
 
 
 @dataclass
@@ -85,7 +101,7 @@ class StandinServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__,
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__,
                                         daemon=True)
         self._thread.start()
         return self
@@ -344,8 +360,11 @@ class OpenAIStandin(StandinServer):
 
     @staticmethod
     def stream(chunks: Sequence[str], *, usage: tuple[int, int] | None = (25, 50), model: str = "gpt-standin",
-               chunk_delay_s: float = 0.0) -> Reply:
-        """A ``stream=True`` reply: chat.completion.chunk events, a usage chunk, then [DONE]."""
+               chunk_delay_s: float = 0.0, fail_after: int | None = None) -> Reply:
+        """A ``stream=True`` reply: chat.completion.chunk events, a usage chunk, then [DONE].
+
+        ``fail_after=n`` sends an error event after ``n`` content chunks instead of finishing.
+        """
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -353,7 +372,11 @@ class OpenAIStandin(StandinServer):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
 
         events: list[tuple[Optional[str], Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
-        events += [(None, chunk({"content": text})) for text in chunks]
+        for i, text in enumerate(chunks):
+            if fail_after is not None and i == fail_after:
+                events.append((None, {"error": {"message": "scripted stream failure", "type": "server_error"}}))
+                return Reply(200, events=events, chunk_delay_s=chunk_delay_s)
+            events.append((None, chunk({"content": text})))
         events.append((None, chunk({}, "stop")))
         if usage is not None:
             events.append((None, {"id": cid, "object": "chat.completion.chunk", "created": created,

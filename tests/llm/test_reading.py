@@ -19,20 +19,9 @@ from redheart_core.llm.reading import (
 )
 from redheart_core.llm.usage import usage_meter
 from redheart_core.schema import EMOTIONS, AnalysisResult
+from redheart_core.testing.standin_servers import SAMPLE_READING
 
-GOOD = {
-    "emotions": {"joy": 0.1, "trust": 0.6, "fear": 0.5, "surprise": 0.1, "sadness": 0.2,
-                 "disgust": 0.1, "anger": 0.3},
-    "stakeholders": ["me", "my friend", "our employer"],
-    "scenarios": [
-        {"type": "pessimistic", "action": "lie", "outcome": "found out", "ethical_implications": "dishonest"},
-        {"type": "optimistic", "action": "refuse kindly", "outcome": "friend understands",
-         "ethical_implications": "honest and caring"},
-        {"type": "neutral", "action": "stall", "outcome": "tension", "ethical_implications": "evasive"},
-    ],
-    "ethics": ["honesty", "loyalty"],
-    "regret_factors": ["losing the friendship"],
-}
+GOOD = SAMPLE_READING
 
 
 class Scripted(LLMBackend):
