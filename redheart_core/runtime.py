@@ -73,5 +73,22 @@ class Runtime:
 
         return manager_from_config(self.config, self.registry)
 
+    @cached_property
+    def embedder(self) -> Any:
+        """The shared sentence embedder for ``embedding.*`` (one per model id per process),
+        handed to the memory manager for the red_heart phase."""
+        from .analyzers.embedder import embedder_from_config
+
+        embedder = embedder_from_config(self.config.embedding)
+        self.memory.register("embedder", embedder.module, phases={"red_heart"}, priority=2)
+        return embedder
+
+    @cached_property
+    def experience(self) -> Any:
+        """The experience store at ``experience.path`` (in memory when null)."""
+        from .analyzers.experience import ExperienceStore
+
+        return ExperienceStore(self.config.experience.path)
+
     def requires_of(self, name: str) -> tuple[str, ...]:
         return self.registry.get("analyzers", name).requires
