@@ -205,6 +205,9 @@ def _check_ranges(cfg: DictConfig) -> None:
         raise ConfigError("memory.headroom", f"must be in [0, 1), got {cfg.memory.headroom}")
     if cfg.memory.vram_budget_gb <= 0:
         raise ConfigError("memory.vram_budget_gb", "must be positive")
+    from .memory.build import check_device
+
+    check_device(cfg.memory.device)
     if not 0 <= cfg.experience.threshold <= 1:
         raise ConfigError("experience.threshold", "must be in [0, 1]")
     if cfg.embedding.project_to is not None and cfg.embedding.project_to < 1:

@@ -16,14 +16,19 @@ _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICE_CHOICES = ["auto", "cpu", "cuda", "cuda:N", "mps"]
 
 
+def check_device(configured: str) -> None:
+    """Fail on a device name torch would not understand (before anything is built)."""
+    if not _DEVICE.match(str(configured)):
+        raise ConfigError("memory.device", f"unknown device {configured!r}", choices=DEVICE_CHOICES)
+
+
 def resolve_device(configured: str, *, dry_run: bool = False) -> str:
     """``auto`` -> ``cuda`` when torch sees a CUDA device, else ``cpu``.
 
     A CUDA device that is not there is a config error, except in a dry run (a plan for a GPU
     can be made on a machine without one).
     """
-    if not _DEVICE.match(configured):
-        raise ConfigError("memory.device", f"unknown device {configured!r}", choices=DEVICE_CHOICES)
+    check_device(configured)
     if configured == "auto" or (configured.startswith("cuda") and not dry_run):
         import torch
 

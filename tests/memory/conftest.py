@@ -26,3 +26,88 @@ def linear() -> Callable[..., torch.nn.Linear]:
         return module
 
     return make
+
+
+# ------------------------------------------------------------ a plugin with modules to plan
+
+from redheart_core import hookimpl  # noqa: E402
+from redheart_core.llm.backend import LLMBackend, LLMResponse  # noqa: E402
+from redheart_core.memory import ModuleFootprint  # noqa: E402
+
+PLUGIN_NAME = "memory-test-modules"
+
+
+class EncoderAnalyzer:
+    """Registers its module with the runtime's manager when built, as the built-ins do."""
+
+    requires = ()
+
+    def __init__(self, runtime):
+        self.encoder = torch.nn.Linear(64, 64 * KIB // 4 // 64, bias=False)  # 64 KiB
+        runtime.memory.register("mt_encoder", self.encoder, phases={"red_heart"}, priority=5)
+
+    def analyze_batch(self, items):
+        return [{} for _ in items]
+
+
+class CircuitAnalyzer:
+    """Declares its footprint without loading anything (``memory_footprint``)."""
+
+    requires = ()
+    stage = "circuit"
+
+    def memory_footprint(self):
+        yield ModuleFootprint("mt_circuit_head", 32 * KIB, frozenset({"circuit"}), priority=1,
+                              depends_on=("mt_encoder",))
+
+    def analyze_batch(self, items):
+        return [{} for _ in items]
+
+
+class ModuleBackend(LLMBackend):
+    """Exposes its model through ``modules()`` only: the plan measures it."""
+
+    def __init__(self):
+        self.model_module = torch.nn.Linear(64, 128 * KIB // 4 // 64, bias=False)  # 128 KiB
+
+    def modules(self):
+        return {"mt_llm": self.model_module}
+
+    async def complete(self, request):
+        return LLMResponse(text="{}")
+
+
+class MemoryTestPlugin:
+    @hookimpl
+    def redheart_register_analyzers(self, register):
+        register("mt_encoder", lambda options, runtime: EncoderAnalyzer(runtime))
+        register("mt_circuit", lambda options: CircuitAnalyzer(), stage="circuit")
+
+    @hookimpl
+    def redheart_register_llm_backends(self, register):
+        register("mt_llm", lambda options: ModuleBackend())
+
+
+@pytest.fixture
+def module_plugin(redheart_plugin):
+    redheart_plugin(MemoryTestPlugin(), PLUGIN_NAME)
+
+
+@pytest.fixture
+def plan_cli(module_plugin):
+    """``plan_cli("--json", budget_kib=200, strategy="phase_swap")`` -> click Result."""
+    from click.testing import CliRunner
+
+    from redheart_core.cli import cli
+
+    def run(*args: str, budget_kib: float = 1024, strategy: str = "phase_swap",
+            device: str = "cuda", command: tuple[str, ...] = ("memory", "plan")):
+        settings = ["llm.backend=mt_llm", "analyzers=[mt_encoder,mt_circuit]",
+                    f"memory.strategy={strategy}", f"memory.device={device}",
+                    f"memory.vram_budget_gb={budget_kib / 1024 ** 2!r}", "memory.headroom=0"]
+        argv = list(command)
+        for item in settings:
+            argv += ["--set", item]
+        return CliRunner().invoke(cli, [*argv, *args], catch_exceptions=False)
+
+    return run

@@ -1,0 +1,96 @@
+"""``redheart memory plan`` and ``redheart doctor``: JSON shape, exit codes, what overflows."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+KIB = 1024
+
+
+def test_plan_json_has_the_documented_shape_and_exits_0_when_it_fits(plan_cli):
+    result = plan_cli("--json", budget_kib=200)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert list(plan) == ["strategy", "device", "budget_bytes", "modules", "phases",
+                          "peak_bytes", "fits"]
+    assert plan["strategy"] == "phase_swap" and plan["device"] == "cuda"
+    assert plan["budget_bytes"] == 200 * KIB
+    assert plan["modules"] == {
+        "mt_encoder": {"bytes": 64 * KIB, "phases": ["red_heart"], "priority": 5},
+        "mt_circuit_head": {"bytes": 32 * KIB, "phases": ["circuit"], "priority": 1},
+        "mt_llm": {"bytes": 128 * KIB, "phases": ["llm"], "priority": 0},
+    }
+    assert plan["phases"] == {
+        "red_heart": {"resident": ["mt_encoder"], "bytes": 64 * KIB},
+        "circuit": {"resident": ["mt_encoder", "mt_circuit_head"], "bytes": 96 * KIB},
+        "llm": {"resident": ["mt_llm"], "bytes": 128 * KIB},
+    }
+    assert plan["peak_bytes"] == 128 * KIB and plan["fits"] is True
+
+
+def test_plan_exits_1_and_names_the_phase_that_overflows(plan_cli):
+    result = plan_cli("--json", budget_kib=100)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["fits"] is False
+    assert "phase 'llm' needs 128.0 KiB" in result.stderr and "mt_llm" in result.stderr
+
+
+def test_resident_plan_names_every_module_when_the_total_overflows(plan_cli):
+    result = plan_cli(budget_kib=200, strategy="resident")
+    assert result.exit_code == 1
+    assert "does NOT fit" in result.stdout
+    assert "mt_encoder, mt_circuit_head, mt_llm" in result.stdout
+    assert "memory.strategy=phase_swap" in result.stdout
+
+
+def test_auto_plans_resident_when_everything_fits_on_the_device(plan_cli):
+    result = plan_cli("--json", budget_kib=300, strategy="auto")
+    plan = json.loads(result.stdout)
+    assert result.exit_code == 0 and plan["strategy"] == "resident"
+    assert plan["peak_bytes"] == 224 * KIB
+    assert all(p["resident"] == ["mt_encoder", "mt_circuit_head", "mt_llm"]
+               for p in plan["phases"].values())
+
+
+def test_without_cuda_auto_plans_the_cpu(plan_cli):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = plan_cli("--json", budget_kib=1, strategy="auto", device="auto")
+    plan = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert (plan["strategy"], plan["device"], plan["fits"]) == ("cpu", "cpu", True)
+
+
+@pytest.mark.parametrize("setting, key, named", [
+    (("memory.strategy", "fastest"), "memory.strategy", "auto, cpu, phase_swap, resident"),
+    (("memory.device", "tpu"), "memory.device", "cuda:N"),
+    (("memory.options.prefetch", "sometimes"), "memory.options.prefetch", ""),
+])
+def test_config_errors_exit_2_naming_the_key_and_choices(plan_cli, setting, key, named):
+    result = plan_cli("--set", "=".join(setting))
+    assert result.exit_code == 2
+    assert key in result.stderr and named in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_doctor_shows_the_device_and_the_plan(plan_cli):
+    result = plan_cli(budget_kib=200, command=("doctor",))
+    assert result.exit_code == 0, result.output
+    assert "torch" in result.stdout and "GPU" in result.stdout
+    assert "memory plan:" in result.stdout and "mt_circuit_head" in result.stdout
+    assert plan_cli(budget_kib=100, command=("doctor",)).exit_code == 1
+
+
+def test_cli_and_plugin_modules_do_not_import_torch():
+    code = ("import sys, redheart_core.cli.memory, redheart_core.cli.doctor, "
+            "redheart_core.memory.plugin, redheart_core.memory;"
+            "print([m for m in ('torch', 'numpy', 'pynvml') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
