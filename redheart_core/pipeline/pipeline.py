@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from omegaconf import DictConfig
 
 from ..errors import ConfigError
-from ..logs import register_secrets
+from ..logs import redact_text, register_secrets
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
 from .context import RequestContext
@@ -269,20 +269,22 @@ class Pipeline:
                 counts.queued -= 1
         seconds = time.perf_counter() - started
         errors = [e for e in result.errors[errors_before:] if e.stage == name]
+        for recorded in errors:  # an exception's text may quote a key; results are shown and stored
+            recorded.message = redact_text(recorded.message)
         if errors:
             counts.failed += 1
         else:
             counts.done += 1
-        result.timings_ms[name] = round(seconds * 1000, 3)
+        duration_ms = result.timings_ms[name] = round(seconds * 1000, 3)
         error = errors[0] if errors else None
-        ctx.emit(StageFinished(name, seconds * 1000, error))
+        ctx.emit(StageFinished(name, duration_ms, error))
         self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
                      error=error)
         if log.isEnabledFor(logging.INFO):
             log.info("request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
-                     "failed" if error else "finished", seconds * 1000,
+                     "failed" if error else "finished", duration_ms,
                      extra={"event": "stage_finished", "request_id": ctx.request.request_id,
-                            "stage": name, "duration_ms": round(seconds * 1000, 3),
+                            "stage": name, "duration_ms": duration_ms,
                             "error": _error_text(error) if error else None})
 
     async def _attempts(self, ctx: RequestContext, handler: StageHandler) -> None:

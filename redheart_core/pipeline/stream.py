@@ -9,6 +9,7 @@ exception, a cancelled reader, ``aclose()`` — cancels it, which frees its queu
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Awaitable, Callable
 
 from .events import Event, Result
@@ -19,6 +20,13 @@ class _Ended:
 
     def __init__(self, exc: BaseException):
         self.exc = exc
+
+
+def _report_end(queue: asyncio.Queue, task: asyncio.Task) -> None:
+    if task.cancelled():
+        queue.put_nowait(_Ended(asyncio.CancelledError()))
+    elif task.exception() is not None:
+        queue.put_nowait(_Ended(task.exception()))
 
 
 class EventStream:
@@ -36,7 +44,8 @@ class EventStream:
             raise StopAsyncIteration
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(self._queue.put_nowait))
-            self._task.add_done_callback(self._on_done)
+            # the callback must not hold the stream, or a dropped stream could never be collected
+            self._task.add_done_callback(functools.partial(_report_end, self._queue))
         try:
             event = await self._queue.get()
         except BaseException:  # the reader was cancelled: the request goes with it, now
@@ -48,12 +57,6 @@ class EventStream:
         if isinstance(event, Result):
             self._finished = True
         return event
-
-    def _on_done(self, task: asyncio.Task) -> None:
-        if task.cancelled():
-            self._queue.put_nowait(_Ended(asyncio.CancelledError()))
-        elif task.exception() is not None:
-            self._queue.put_nowait(_Ended(task.exception()))
 
     def _cancel(self) -> None:
         self._finished = True
