@@ -55,14 +55,6 @@ def long_situation(length: int = LONG_LENGTH) -> str:
     return "".join(parts)[:length]
 
 
-def detect_language(text: str) -> str:
-    """``ko`` when Hangul is at least a third of the letters, else ``en`` (as the pipeline does)."""
-    letters = [c for c in text if c.isalpha()]
-    hangul = sum("\uac00" <= c <= "\ud7a3" or "\u1100" <= c <= "\u11ff" or "\u3130" <= c <= "\u318f"
-                 for c in letters)
-    return "ko" if letters and hangul / len(letters) >= 1 / 3 else "en"
-
-
 def sample_reading() -> InitialAnalysis:
     """An LLM initial reading of the first situation, as a backend would return it."""
     return InitialAnalysis(
@@ -193,6 +185,8 @@ class AnalyzerConformance(PluginConformance):
     def make_items(runtime: Runtime, texts: Sequence[str],
                    initial: InitialAnalysis | None = None) -> list[AnalyzerItem]:
         """Items as the pipeline's prepare stage makes them: language, shared-embedder vector."""
+        from ..pipeline.stages import detect_language
+
         texts = list(texts)
         vectors = runtime.embedder.encode(texts) if texts and hasattr(type(runtime), "embedder") else None
         return [AnalyzerItem(request_id=f"kit-{i}", text=text, language=detect_language(text),
