@@ -67,6 +67,7 @@ class LiveView:
         self.live = Live(self._render(), console=self.console, refresh_per_second=10,
                          transient=False)
         self.writing = False
+        self.wrote_newline = False
 
     def __enter__(self) -> "LiveView":
         self.live.start()
@@ -75,18 +76,22 @@ class LiveView:
     def __exit__(self, *exc: Any) -> None:
         self.live.stop()
 
-    def _render(self) -> Table:
+    def _row(self, table: Table, stage: str) -> None:
+        status, ms, error, partials = self.rows[stage]
+        if status == "running":
+            mark: Any = Text("…", style="cyan") if self.writing else Spinner("dots", style="cyan")
+        else:
+            mark = Text("✗" if error else "✓", style="red" if error else "green")
+        timing = Text(f"{ms:8.1f} ms" if ms is not None else "", style="dim")
+        table.add_row(mark, Text(stage, style="bold"), timing,
+                      Text(f"{error['type']}: {error['message']}" if error else "", style="red"))
+        for key, text in partials:
+            table.add_row(Text(""), Text(f"  {key}", style="cyan"), Text(""), Text(text, style="dim"))
+
+    def _render(self, stages: Any = None) -> Table:
         table = Table.grid(padding=(0, 2))
-        for stage, (status, ms, error, partials) in self.rows.items():
-            if status == "running":
-                mark: Any = Spinner("dots", style="cyan")
-            else:
-                mark = Text("✗" if error else "✓", style="red" if error else "green")
-            timing = Text(f"{ms:8.1f} ms" if ms is not None else "", style="dim")
-            table.add_row(mark, Text(stage, style="bold"), timing,
-                          Text(f"{error['type']}: {error['message']}" if error else "", style="red"))
-            for key, text in partials:
-                table.add_row(Text(""), Text(f"  {key}", style="cyan"), Text(""), Text(text, style="dim"))
+        for stage in self.rows if stages is None else stages:
+            self._row(table, stage)
         return table
 
     def show(self, event: Any) -> None:
@@ -98,6 +103,11 @@ class LiveView:
         elif kind == "stage_finished":
             row = self.rows.setdefault(data["stage"], ["running", None, None, []])
             row[0], row[1], row[2] = "done", data["duration_ms"], data.get("error")
+            if self.writing:  # the summary is on screen: the stage's line goes below it
+                self.console.file.write("\n")
+                self.console.print(self._render([data["stage"]]))
+                self.wrote_newline = True
+                return
         elif kind == "partial" and self.current is not None:
             self.rows[self.current][3].append((data["key"], headline(data["value"])))
         elif kind == "token":
@@ -114,16 +124,17 @@ class LiveView:
             self.writing = True
             self.live.update(self._render())
             self.live.stop()
+            self.console.print()
             self.console.print(Text("summary", style="bold underline"))
         self.console.file.write(text)
         self.console.file.flush()
 
     def _finish(self, result: AnalysisResult) -> None:
-        if self.writing:
-            self.console.file.write("\n")
-        else:
+        if not self.writing:
             self.live.update(self._render())
             self.live.stop()
+        elif not self.wrote_newline:
+            self.console.file.write("\n")
         lines = []
         if result.circuit is not None:
             lines.append(Text(f"final ethical score {result.circuit.final_ethical_score:.3f} "

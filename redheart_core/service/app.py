@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, TypeVar
 
@@ -26,7 +28,7 @@ from .. import __version__
 from ..schema import AnalysisResult
 from .events import EventStreamResponse, encode_sse
 from .metrics import CONTENT_TYPE, ServiceMetrics
-from .payloads import AnalyzeRequest, BatchRequest
+from .payloads import REQUEST_ID_PATTERN, AnalyzeRequest, BatchRequest
 
 log = logging.getLogger("redheart.service")
 T = TypeVar("T")
@@ -125,14 +127,14 @@ def result_response(svc: Service, result: AnalysisResult) -> JSONResponse:
     return JSONResponse(result.to_dict(), headers={"X-Request-ID": result.request_id})
 
 
-def request_id_of(body: AnalyzeRequest, request: Request) -> str | None:
+def request_id_of(body: AnalyzeRequest, request: Request) -> str:
+    """The body's ``request_id``, else a valid ``X-Request-ID`` header, else a new id."""
     header = request.headers.get("x-request-id")
-    if body.request_id or header is None:
+    if body.request_id:
         return body.request_id
-    try:
-        return AnalyzeRequest(text="-", request_id=header).request_id
-    except ValueError:
-        return None
+    if header is not None and re.fullmatch(REQUEST_ID_PATTERN, header):
+        return header
+    return uuid.uuid4().hex
 
 
 # ------------------------------------------------------------------ routes
@@ -141,6 +143,7 @@ router = APIRouter()
 
 ERRORS = {
     400: {"description": "Malformed JSON"},
+    415: {"description": "The body is not sent as application/json"},
     413: {"description": "A text is longer than server.max_chars"},
     422: {"description": "The body does not match the schema"},
     503: {"description": "Queue full or pipeline not running; see Retry-After"},
@@ -191,7 +194,8 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
     JSON). Closing the connection cancels the request."""
     svc.check_size(body.text)
     pipe = svc.running_pipeline()
-    events = pipe.stream(body.text, priority=body.priority, request_id=request_id_of(body, request))
+    request_id = request_id_of(body, request)
+    events = pipe.stream(body.text, priority=body.priority, request_id=request_id)
     done, first = await until_disconnected(request, anext(events, None))
     if not done or first is None:
         await events.aclose()
@@ -200,7 +204,7 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
     if first.type == "result" and rejected(first.result):
         await events.aclose()
         raise svc.queue_full(first.result.request_id)
-    return EventStreamResponse(_sse(svc, events, first))
+    return EventStreamResponse(_sse(svc, events, first), headers={"X-Request-ID": request_id})
 
 
 async def _sse(svc: Service, events: Any, event: Any) -> AsyncIterator[bytes]:
@@ -275,6 +279,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         position = malformed.get("loc", ("body", "?"))[-1]
         return JSONResponse(error_body("MalformedJSON", f"the body is not valid JSON: {reason} "
                                        f"(at character {position})"), 400)
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type.split(";")[0]:
+        svc.metrics.count("bad_request")
+        return JSONResponse(error_body("UnsupportedMediaType", f"the body must be JSON sent as "
+                                       f"'Content-Type: application/json', not {content_type!r}"), 415)
     svc.metrics.count("invalid")
     details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
                 "type": e.get("type", "")} for e in errors]

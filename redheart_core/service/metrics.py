@@ -21,7 +21,7 @@ from ..schema import STAGES, AnalysisResult
 STATUSES: tuple[str, ...] = (
     "ok",           # 200, every stage succeeded
     "partial",      # 200, the result carries errors[]
-    "bad_request",  # 400, malformed JSON
+    "bad_request",  # 400 malformed JSON, 415 not sent as application/json
     "too_large",    # 413, text longer than server.max_chars
     "invalid",      # 422, the body does not match the schema
     "queue_full",   # 503, the pipeline rejected the request (pipeline.overflow: reject)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -20,6 +20,13 @@ class AnalyzeRequest(BaseModel):
         None, pattern=REQUEST_ID_PATTERN,
         description="Your id for the request (echoed in the result and the logs); "
                     "generated when absent.")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("the text is blank")
+        return text
 
 
 class BatchRequest(BaseModel):

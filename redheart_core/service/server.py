@@ -27,14 +27,16 @@ def serve(config: DictConfig, *, host: str | None = None, port: int | None = Non
         config.server.host = host
     if port is not None:
         config.server.port = port
-    configure_logging(config.logging)
+    handler = configure_logging(config.logging)
+    uvicorn_log = logging.getLogger("uvicorn")  # its start, stop and error lines, same format
+    uvicorn_log.handlers = [handler]
+    uvicorn_log.setLevel(logging.getLogger("redheart").level)
+    uvicorn_log.propagate = False
     app = create_app(config)
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.server.host, port=config.server.port, log_config=None,
         access_log=False, lifespan="on", server_header=False,
         timeout_graceful_shutdown=config.server.shutdown_timeout_s))
-    log.info("redheart serving on http://%s:%d", config.server.host, config.server.port,
-             extra={"event": "serve", "host": config.server.host, "port": config.server.port})
     try:
         server.run()
     except SystemExit:
