@@ -1,0 +1,105 @@
+"""The real pipeline under a budget half the size of its modules, on the CPU "device".
+
+The same run on CUDA (NVML peak, bandwidth) is in ``test_gpu.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from redheart_core import hookimpl, load_config
+from redheart_core.pipeline import Pipeline
+
+from redheart_core.memory import module_bytes
+from redheart_core.runtime import Runtime
+
+KIB, MIB = 1024, 1024 ** 2
+ROW = 64 * 4  # bytes per output row of a Linear(64, n) in float32
+
+
+def linear_bytes(nbytes: int) -> torch.nn.Linear:
+    return torch.nn.Linear(64, max(1, nbytes // ROW), bias=False)
+
+
+class BudgetedAnalyzer:
+    """Runs its module through the manager and notes whether it was resident when it ran."""
+
+    def __init__(self, name, stage, runtime, plugin, nbytes, *, oom_every=0):
+        self.name, self.stage, self.requires = name, stage, ()
+        self.runtime, self.plugin = runtime, plugin
+        self.module = linear_bytes(nbytes)
+        runtime.memory.register(name, self.module, phases={stage}, priority=1)
+        self.oom_every = oom_every
+        self.calls = 0
+
+    def analyze_batch(self, items):
+        umm = self.runtime.memory
+
+        def forward(batch, device):
+            self.calls += 1
+            if self.oom_every and self.calls % self.oom_every == 0:
+                raise torch.OutOfMemoryError("CUDA out of memory (forced by the test)")
+            with self.plugin.lock:
+                self.plugin.seen.append((self.name, self.name in umm.resident_names(),
+                                         umm.current_phase))
+            x = torch.ones(len(batch), 64, device=device)
+            with torch.no_grad():
+                return [{"norm": float(v)} for v in self.module(x).norm(dim=1)]
+
+        return umm.run_with_oom_recovery(self.name, forward, list(items))
+
+
+class BudgetPlugin:
+    def __init__(self):
+        self.seen: list[tuple[str, bool, str]] = []
+        self.lock = threading.Lock()
+        self.sizes = {"red_heart": 8 * MIB, "circuit": 8 * MIB, "llm": 8 * MIB}
+
+    @hookimpl
+    def redheart_register_analyzers(self, register):
+        def red_heart(options, runtime):
+            # the LLM-phase module a local backend would register
+            runtime.memory.register("bp_llm_model", linear_bytes(self.sizes["llm"]),
+                                    phases={"llm"}, priority=0)
+            return BudgetedAnalyzer("bp_red_heart", "red_heart", runtime, self,
+                                    self.sizes["red_heart"], oom_every=7)
+
+        register("bp_red_heart", red_heart)
+        register("bp_circuit", lambda options, runtime: BudgetedAnalyzer(
+            "bp_circuit", "circuit", runtime, self, self.sizes["circuit"]), stage="circuit")
+
+
+@pytest.fixture
+def budget_plugin(redheart_plugin):
+    plugin = BudgetPlugin()
+    redheart_plugin(plugin, "memory-budget-test")
+    return plugin
+
+
+async def test_200_requests_with_modules_twice_the_budget_lose_nothing(budget_plugin):
+    settings = ["llm.backend=none", "analyzers=[bp_red_heart,bp_circuit]", "memory.device=cpu",
+                "memory.strategy=phase_swap", "memory.headroom=0", "pipeline.concurrency=32",
+                "pipeline.batch_size=8"]
+    # the shared embedder (red_heart phase) is part of the pipeline: size the rest around it
+    embedder = module_bytes(Runtime(load_config(overrides=settings)).embedder.module)
+    budget = embedder + budget_plugin.sizes["red_heart"]
+    budget_plugin.sizes["circuit"] = budget_plugin.sizes["llm"] = budget // 2
+    cfg = load_config(overrides=[*settings, f"memory.vram_budget_gb={budget / 1024 ** 3!r}"])
+    async with Pipeline.from_config(cfg) as pipe:
+        results = await pipe.analyze_many([f"situation {i}" for i in range(200)])
+        umm = pipe.runtime.memory
+        stats = umm.stats()
+    assert len(results) == 200
+    assert [r.errors for r in results if r.errors] == []
+    total = sum(f.bytes for f in umm.footprints().values())
+    assert total >= 2 * budget - 2 * ROW and stats["budget_bytes"] == budget
+    assert stats["peak_resident_bytes"] <= budget
+    assert stats["oom_recoveries"] > 0  # forced OOMs were recovered, no request lost
+    # every analyzer ran with its module resident, inside its own phase
+    assert budget_plugin.seen and all(resident and phase == name.removeprefix("bp_")
+                                      for name, resident, phase in budget_plugin.seen)
+    # swaps happen per group of requests, not per request
+    assert stats["swaps_in"] < 200
