@@ -1,0 +1,68 @@
+"""redheart-plugins-local: the ``local`` LLM backend (a transformers causal LM on this machine)
+and the ``marian`` translator (MarianMT, e.g. opus-mt-ko-en).
+
+Registration only; torch and transformers are imported when a backend or translator is built.
+Models load from a local directory or the local hub cache, never from the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from omegaconf import MISSING
+
+from redheart_core import hookimpl
+
+
+@dataclass
+class LocalOptions:
+    #: a local model directory, or a hub id already in the local cache
+    model_path: str = MISSING
+    max_new_tokens: int = 512
+    #: auto | float32 | float16 | bfloat16
+    dtype: str = "auto"
+    #: auto (the memory manager's device, else cuda when available, else cpu) | cpu | cuda | cuda:N
+    device: str = "auto"
+    #: greedy decoding unless set
+    do_sample: bool = False
+    temperature: float = 0.7
+    #: the model reads only English: Korean input is translated first (translation.translator)
+    english_only: bool = False
+
+
+@dataclass
+class MarianOptions:
+    #: a local MarianMT directory (e.g. a saved Helsinki-NLP/opus-mt-ko-en) or a cached hub id
+    model_path: str = MISSING
+    source: str = "ko"
+    target: str = "en"
+    device: str = "auto"
+    batch_size: int = 8
+    max_length: int = 512
+    #: translations kept in memory, by text
+    cache_size: int = 1024
+
+
+def _local_factory(options: LocalOptions, runtime=None):
+    from .backend import LocalBackend
+
+    return LocalBackend(options, runtime=runtime)
+
+
+def _marian_factory(options: MarianOptions, runtime=None):
+    from .marian import MarianTranslator
+
+    return MarianTranslator(options, runtime=runtime)
+
+
+@hookimpl
+def redheart_register_llm_backends(register):
+    register("local", _local_factory, options=LocalOptions,
+             description="a transformers causal LM run on this machine (chat template, greedy)")
+
+
+@hookimpl
+def redheart_register_translators(register):
+    register("marian", _marian_factory, options=MarianOptions,
+             description="MarianMT translation (e.g. opus-mt-ko-en) from a local path")

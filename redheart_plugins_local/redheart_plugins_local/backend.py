@@ -1,0 +1,145 @@
+"""The local backend: a transformers causal LM on this machine.
+
+The model loads on first use, in a worker thread, and generation runs in a worker thread too,
+so the event loop keeps serving other requests. Its weights are registered with the memory
+manager for the ``llm`` phase. A small model often writes no usable JSON; the shared reading
+code turns that into a recorded ``LLMOutputError``, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, AsyncIterator
+
+from redheart_core.errors import ConfigError
+from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
+from redheart_core.llm.errors import LLMRequestError
+from redheart_core.llm.usage import record_usage
+
+from .loading import module_device, register_modules, resolve_device, resolve_dtype, resolve_model_path
+
+#: used when a tokenizer ships without a chat template
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '### ' + message['role'] | capitalize + ':\n' + message['content'] + '\n\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
+)
+MEMORY_NAME = "llm.local"
+_END = object()
+
+
+class LocalBackend(LLMBackend):
+    """A causal LM from ``model_path``, greedy unless ``do_sample``."""
+
+    def __init__(self, options: Any, runtime: Any = None):
+        if options.max_new_tokens < 1:
+            raise ConfigError("llm.options.max_new_tokens", f"must be at least 1, got {options.max_new_tokens}")
+        self.options = options
+        self.runtime = runtime
+        self.path = resolve_model_path(options.model_path, "llm.options.model_path")
+        self.device = resolve_device(options.device, runtime, "llm.options.device")
+        self.dtype = resolve_dtype(options.dtype, self.device, "llm.options.dtype")
+        self.english_only = bool(options.english_only)
+        self.model = options.model_path
+        self._tokenizer: Any = None
+        self._lm: Any = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    # ------------------------------------------------------------ loading
+    def load(self) -> tuple[Any, Any]:
+        """Tokenizer and model, loaded once (thread-safe); called from worker threads."""
+        with self._load_lock:
+            if self._lm is None:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                if not getattr(tokenizer, "chat_template", None):
+                    tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+                lm = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=self.dtype)
+                lm.to(self.device).eval()
+                self._lm = register_modules(self.runtime, {MEMORY_NAME: lm}, {"llm"})[MEMORY_NAME]
+                self._tokenizer = tokenizer
+            return self._tokenizer, self._lm
+
+    @property
+    def loaded(self) -> bool:
+        return self._lm is not None
+
+    def modules(self) -> dict[str, Any]:
+        return {MEMORY_NAME: self._lm} if self._lm is not None else {}
+
+    # ------------------------------------------------------------ generation
+    def _inputs(self, tokenizer: Any, lm: Any, request: LLMRequest) -> Any:
+        messages = [{"role": "system", "content": request.system},
+                    *({"role": m.role, "content": m.content} for m in request.messages)]
+        encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                return_tensors="pt", return_dict=True)
+        return encoded.to(module_device(lm))
+
+    def _generate(self, request: LLMRequest, stop: threading.Event, streamer: Any = None) -> LLMResponse:
+        """One generation, in a worker thread; ``stop`` ends it early (a cancelled request)."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop.is_set()
+
+        try:
+            tokenizer, lm = self.load()
+            with self._run_lock, torch.inference_mode():
+                inputs = self._inputs(tokenizer, lm, request)
+                prompt_len = inputs["input_ids"].shape[1]
+                opts = self.options
+                sampling = {"do_sample": True, "temperature": opts.temperature} if opts.do_sample else {
+                    "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+                output = lm.generate(
+                    **inputs, max_new_tokens=min(opts.max_new_tokens, request.max_tokens),
+                    pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
+                    else tokenizer.eos_token_id,
+                    stopping_criteria=StoppingCriteriaList([Stop()]), streamer=streamer, **sampling)
+            new = output[0, prompt_len:]
+            text = tokenizer.decode(new, skip_special_tokens=True)
+            return LLMResponse(text=text, model=self.model,
+                               usage={"input_tokens": int(prompt_len), "output_tokens": int(new.shape[0])})
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise LLMRequestError(f"local: generation with {self.model!r} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if streamer is not None:
+                streamer.end()
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(self._generate, request, stop)
+        finally:
+            stop.set()
+
+    async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
+        """Text as it is generated, through transformers' ``TextIteratorStreamer``."""
+        from transformers import TextIteratorStreamer
+
+        tokenizer, _ = await asyncio.to_thread(self.load)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stop = threading.Event()
+        job = asyncio.ensure_future(asyncio.to_thread(self._generate, request, stop, streamer))
+        chunks = iter(streamer)
+        try:
+            while True:
+                chunk = await asyncio.to_thread(next, chunks, _END)
+                if chunk is _END:
+                    break
+                if chunk:
+                    yield chunk
+            record_usage((await job).usage)
+        finally:
+            stop.set()
+            if not job.done():
+                # a consumer that stopped early: the thread sees ``stop`` and ends on its own
+                job.add_done_callback(lambda j: j.exception() if not j.cancelled() else None)
+
+    async def aclose(self) -> None:
+        """Nothing to close: the weights stay with the memory manager for the process."""

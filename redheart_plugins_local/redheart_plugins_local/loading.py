@@ -1,0 +1,82 @@
+"""Finding and loading local models: a directory or a hub id already in the local cache,
+never a download. The same code loads the tiny models the tests build and a user's real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from redheart_core.errors import ConfigError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def resolve_model_path(path: str, key: str) -> str:
+    """``path`` if it is a directory, else the snapshot of that hub id in the local cache."""
+    if Path(path).expanduser().is_dir():
+        return str(Path(path).expanduser())
+    if not Path(path).expanduser().exists():
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(path, "config.json")
+        except Exception:  # not a valid repo id either
+            cached = None
+        if isinstance(cached, str):
+            return str(Path(cached).parent)
+    raise ConfigError(key, f"{path!r} is neither a model directory nor a model in the local Hugging "
+                      "Face cache (nothing is downloaded at run time); give a directory saved with "
+                      f"save_pretrained, or fetch it once with `huggingface-cli download {path}`")
+
+
+def resolve_device(option: str, runtime: Any, key: str) -> str:
+    """``auto``: the memory manager's device when there is one, else cuda when available."""
+    import torch
+
+    if option == "auto":
+        memory = _memory(runtime)
+        if memory is not None:
+            return str(memory.device)
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if option.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(key, f"device {option!r} was asked for but CUDA is not available; use cpu or auto")
+    if option != "cpu" and not option.startswith("cuda"):
+        raise ConfigError(key, f"unknown device {option!r}", choices=("auto", "cpu", "cuda", "cuda:N"))
+    return option
+
+
+def resolve_dtype(option: str, device: str, key: str) -> Any:
+    """``auto``: float32 on the CPU, bfloat16 on a GPU that has it, else float16."""
+    import torch
+
+    if option not in DTYPES:
+        raise ConfigError(key, f"unknown dtype {option!r}", choices=DTYPES)
+    if option == "auto":
+        if not device.startswith("cuda"):
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return getattr(torch, option)
+
+
+def _memory(runtime: Any) -> Any:
+    """The runtime's memory manager, or None (a runtime-less build, or one without memory)."""
+    if runtime is None:
+        return None
+    try:
+        return getattr(runtime, "memory", None)
+    except Exception:
+        return None
+
+
+def register_modules(runtime: Any, modules: dict[str, Any], phases: set[str]) -> dict[str, Any]:
+    """Hand ``modules`` to the memory manager (when there is one); returns what it manages."""
+    memory = _memory(runtime)
+    if memory is None:
+        return modules
+    return {name: memory.register(name, module, phases=phases) for name, module in modules.items()}
+
+
+def module_device(module: Any) -> Any:
+    """Where ``module``'s weights are now (the memory manager may have moved them)."""
+    return next(module.parameters()).device

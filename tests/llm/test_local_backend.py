@@ -1,0 +1,138 @@
+"""The local backend with a tiny random Llama built in the session, loaded through the plugin's
+own loading code (the registry, the factory, ``from_pretrained`` with ``local_files_only``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from redheart_core.config import load_config
+from redheart_core.errors import ConfigError
+from redheart_core.llm.backend import LLMRequest, Message
+from redheart_core.llm.errors import LLMOutputError
+from redheart_core.llm.usage import usage_meter
+from redheart_core.runtime import Runtime
+from redheart_core.schema import AnalysisResult
+
+
+def runtime_for(path, *extra: str) -> Runtime:
+    return Runtime(load_config(overrides=["llm.backend=local", f"llm.options.model_path={path}",
+                                          "llm.options.max_new_tokens=12", "analyzers=[]", *extra]))
+
+
+def request(text: str = "My friend asked me to lie.", max_tokens: int = 64) -> LLMRequest:
+    return LLMRequest(system="Answer briefly.", messages=[Message("user", text)], max_tokens=max_tokens)
+
+
+async def test_builds_lazily_and_loads_through_the_registry(tiny_llama):
+    backend = runtime_for(tiny_llama).llm
+    assert backend.name == "local" and not backend.loaded
+    reply = await backend.complete(request())
+    assert backend.loaded
+    assert isinstance(reply.text, str)
+    assert reply.usage["output_tokens"] <= 12 and reply.usage["input_tokens"] > 5
+
+
+async def test_greedy_generation_is_deterministic(tiny_llama):
+    backend = runtime_for(tiny_llama).llm
+    first, second = await backend.complete(request()), await backend.complete(request())
+    assert first.text == second.text
+
+
+async def test_request_budget_caps_new_tokens(tiny_llama):
+    reply = await runtime_for(tiny_llama).llm.complete(request(max_tokens=3))
+    assert reply.usage["output_tokens"] <= 3
+
+
+async def test_generation_runs_off_the_event_loop(tiny_llama):
+    backend = runtime_for(tiny_llama, "llm.options.max_new_tokens=40").llm
+    await backend.complete(request(max_tokens=1))  # load first
+    ticks = 0
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await backend.complete(request(max_tokens=40))
+    ticker.cancel()
+    assert ticks > 0
+    assert threading.main_thread() is threading.current_thread()
+
+
+async def test_streamed_text_equals_the_completion(tiny_llama):
+    backend = runtime_for(tiny_llama).llm
+    whole = await backend.complete(request())
+    with usage_meter() as usage:
+        chunks = [c async for c in backend.stream_complete(request())]
+    assert "".join(chunks).strip() == whole.text.strip()
+    assert usage == whole.usage
+
+
+async def test_stopping_a_stream_early_leaves_the_backend_usable(tiny_llama):
+    backend = runtime_for(tiny_llama, "llm.options.max_new_tokens=30").llm
+    stream = backend.stream_complete(request())
+    async for _ in stream:
+        break
+    await stream.aclose()
+    reply = await backend.complete(request())
+    assert reply.usage["output_tokens"] >= 1
+
+
+async def test_unusable_output_is_an_llm_output_error_not_a_crash(tiny_llama):
+    backend = runtime_for(tiny_llama).llm
+    with pytest.raises(LLMOutputError, match="local: the initial reading did not match the schema"):
+        await backend.analyze_initial("My friend asked me to lie to cover for him at work.")
+
+
+async def test_summary_is_whatever_the_model_wrote(tiny_llama):
+    backend = runtime_for(tiny_llama, "llm.options.max_new_tokens=8").llm
+    try:
+        summary = await backend.summarize_final(AnalysisResult("r1", "text"))
+    except LLMOutputError as exc:  # a random model may write only whitespace
+        assert "summary was empty" in str(exc)
+    else:
+        assert summary and summary == summary.strip()
+
+
+def test_memory_manager_gets_the_weights_for_the_llm_phase(tiny_llama):
+    runtime = runtime_for(tiny_llama)
+    backend = runtime.llm
+    asyncio.run(backend.complete(request(max_tokens=1)))
+    footprint = runtime.memory.footprints()["llm.local"]
+    assert footprint.phases == frozenset({"llm"})
+    assert footprint.bytes >= sum(p.numel() * p.element_size() for p in backend.modules()["llm.local"].parameters())
+
+
+def test_english_only_marks_the_backend(tiny_llama):
+    assert runtime_for(tiny_llama, "llm.options.english_only=true").llm.english_only is True
+    assert runtime_for(tiny_llama).llm.english_only is False
+
+
+@pytest.mark.parametrize("override, key, text", [
+    ("llm.options.model_path=/nonexistent/model", "llm.options.model_path", "neither a model directory"),
+    ("llm.options.dtype=float8", "llm.options.dtype", "unknown dtype"),
+    ("llm.options.device=tpu", "llm.options.device", "unknown device"),
+])
+def test_bad_options_are_config_errors_naming_the_key(tiny_llama, override, key, text):
+    with pytest.raises(ConfigError) as info:
+        runtime_for(tiny_llama, override).llm
+    assert info.value.key == key and text in str(info.value)
+
+
+def test_model_path_is_required():
+    with pytest.raises(ConfigError, match="llm.options.model_path"):
+        load_config(overrides=["llm.backend=local", "analyzers=[]"])
+
+
+@pytest.mark.gpu
+async def test_generates_on_the_gpu(tiny_llama):
+    backend = runtime_for(tiny_llama, "llm.options.device=cuda").llm
+    chunks = [c async for c in backend.stream_complete(request())]
+    reply = await backend.complete(request())
+    assert "".join(chunks).strip() == reply.text.strip()
+    assert next(backend.modules()["llm.local"].parameters()).device.type == "cuda"
