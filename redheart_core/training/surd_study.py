@@ -71,9 +71,10 @@ class SurdStudy:
     def table(self) -> Any:
         from rich.table import Table
 
-        table = Table(title=f"SURD of {self.target} over {self.samples} results ({self.bins} bins)",
-                      caption=f"I(target; all sources) = {self.mutual_information:.4f} bits, "
-                              f"information leak {self.info_leak:.3f}")
+        table = Table(title=f"SURD of {self.target}",
+                      caption=f"{self.samples} results, {self.bins} bins; "
+                              f"I(target; sources) = {self.mutual_information:.4f} bits; "
+                              f"leak {self.info_leak:.3f}")
         table.add_column("part")
         table.add_column("sources")
         table.add_column("bits", justify="right")

@@ -1,0 +1,106 @@
+"""`redheart batch`: resumable, every id exactly once, the same results on two DDP processes."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from redheart_core.cli import cli
+from redheart_core.training.batch import record_id
+
+from .conftest import assert_same, comparable, read_jsonl, write_jsonl
+
+
+def run_batch_cli(*args: str) -> "CliRunner.Result":
+    result = CliRunner().invoke(cli, ["batch", *args, "--no-progress"], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory, offline_config, batch_inputs):
+    """A batch interrupted after 6 of the 15 inputs (its last line torn by the 'kill'), then
+    rerun over all 15."""
+    tmp = tmp_path_factory.mktemp("resume")
+    out = tmp / "out.jsonl"
+    first = run_batch_cli(str(write_jsonl(tmp / "first.jsonl", batch_inputs[:6])),
+                          "--out", str(out), "--config", str(offline_config))
+    assert first.exit_code == 0, first.output
+    assert len(read_jsonl(out)) == 6
+    with out.open("a") as fh:
+        fh.write('{"id": "d07", "result": {"request_id": "d07", "te')
+    full = write_jsonl(tmp / "all.jsonl", batch_inputs)
+    second = run_batch_cli(str(full), "--out", str(out), "--config", str(offline_config))
+    assert second.exit_code == 0, second.output
+    assert "9 new, 6 already done, 15 inputs" in second.output
+    return full, out
+
+
+def test_rerun_after_interruption_answers_every_id_exactly_once(resumed_run, batch_inputs):
+    _, out = resumed_run
+    lines = read_jsonl(out)
+    counts = collections.Counter(line["id"] for line in lines)
+    expected = [r.get("id") or record_id(r["text"]) for r in batch_inputs]
+    assert sorted(counts) == sorted(expected)
+    assert set(counts.values()) == {1}
+    for line in lines:
+        assert set(line) == {"id", "result"}, line.get("error")
+        assert line["result"]["request_id"] == line["id"]
+        assert line["result"]["emotion"]["primary"]
+
+
+def test_a_finished_batch_is_not_redone(resumed_run, offline_config):
+    full, out = resumed_run
+    before = out.read_bytes()
+    again = run_batch_cli(str(full), "--out", str(out), "--config", str(offline_config))
+    assert again.exit_code == 0
+    assert "all 15 ids are already in" in again.output
+    assert out.read_bytes() == before
+
+
+def test_generated_ids_are_stable_hashes_of_the_text(batch_inputs):
+    text = batch_inputs[-1]["text"]
+    assert record_id(text) == record_id(text) != record_id(text + " ")
+    assert record_id(text).startswith("sha256-")
+
+
+def test_ddp_on_two_cpu_processes_matches_the_single_process_run(resumed_run, offline_config, tmp_path):
+    full, single_out = resumed_run
+    out = tmp_path / "ddp.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "redheart_core", "batch", str(full), "--out", str(out),
+         "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--batch-size", "3",
+         "--config", str(offline_config), "--no-progress"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GLOBAL_RANK: 1" in proc.stderr  # really two processes
+    assert not list(tmp_path.glob("ddp.jsonl.rank*.part"))  # parts merged
+    ddp = read_jsonl(out)
+    counts = collections.Counter(line["id"] for line in ddp)
+    assert len(counts) == 15 and set(counts.values()) == {1}
+    single = {line["id"]: line["result"] for line in read_jsonl(single_out)}
+    for line in ddp:
+        assert_same(comparable(line["result"]), comparable(single[line["id"]]), line["id"])
+
+
+def test_a_bad_input_line_exits_2_naming_line_and_field(tmp_path, offline_config):
+    bad = tmp_path / "in.jsonl"
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": ""}\n')
+    result = CliRunner().invoke(cli, ["batch", str(bad), "--out", str(tmp_path / "o.jsonl"),
+                                      "--config", str(offline_config)])
+    assert result.exit_code == 2
+    assert "in.jsonl line 2, field 'text': missing or empty" in result.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_a_reused_id_for_another_text_is_refused(tmp_path, offline_config):
+    bad = tmp_path / "in.jsonl"
+    bad.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n')
+    result = CliRunner().invoke(cli, ["batch", str(bad), "--out", str(tmp_path / "o.jsonl"),
+                                      "--config", str(offline_config)])
+    assert result.exit_code == 2
+    assert "line 2, field 'id': id 'a' is already used on line 1" in result.output

@@ -1,0 +1,106 @@
+"""`redheart train`: heads train on CPU, print their metrics, and the analyzers use them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from redheart_core.cli import cli
+from redheart_core.config import load_config
+from redheart_core.schema import BENTHAM_DIMENSIONS
+from redheart_core.training.checkpoints import read_head_metadata
+
+from .conftest import EMOTION_DATA, read_jsonl, write_jsonl
+
+EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def train_cli(*args: str):
+    return CliRunner().invoke(cli, ["train", *args, "--no-progress"], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def emotion_head(tmp_path_factory, offline_config):
+    out = tmp_path_factory.mktemp("heads") / "emotion.pt"
+    result = train_cli("emotion", "--data", str(EMOTION_DATA / "train.jsonl"), "--max-epochs", "3",
+                       "--out", str(out), "--config", str(offline_config))
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_training_the_emotion_head_prints_accuracy_and_macro_f1(emotion_head):
+    out, output = emotion_head
+    assert "accuracy" in output and "macro_f1" in output
+    assert f"--set analyzer_options.emotion.checkpoint={out}" in output
+    meta = read_head_metadata(out)
+    assert meta["embedder_id"] == EMBEDDER_ID
+    assert 0.0 <= meta["metrics"]["accuracy"] <= 1.0
+    assert list(out.parent.glob("emotion-checkpoints/emotion-epoch=*.ckpt"))  # Lightning's own
+
+
+async def test_the_emotion_analyzer_uses_the_trained_checkpoint(emotion_head, offline_config):
+    from redheart_core.pipeline import Pipeline
+
+    out, _ = emotion_head
+    texts = [r["text"] for r in read_jsonl(EMOTION_DATA / "heldout.jsonl")[:4]]
+    base = ["analyzers=[emotion]"]
+    default_cfg = load_config([offline_config], base)
+    head_cfg = load_config([offline_config], [*base, f"analyzer_options.emotion.checkpoint={out}"])
+    async with Pipeline.from_config(default_cfg) as pipe:
+        default = await pipe.analyze_many(texts)
+    async with Pipeline.from_config(head_cfg) as pipe:
+        trained = await pipe.analyze_many(texts)
+    for d, t in zip(default, trained):
+        assert d.ok and t.ok, (d.errors, t.errors)
+        assert t.provenance.models["emotion_head"] == str(out)
+        assert "emotion_head" not in d.provenance.models
+        assert d.emotion.distribution != t.emotion.distribution
+        assert abs(sum(t.emotion.distribution.values()) - 1) < 1e-6
+
+
+def test_a_checkpoint_from_another_embedder_is_a_config_error(tmp_path, emotion_head, offline_config):
+    import torch
+
+    out, _ = emotion_head
+    payload = torch.load(out, weights_only=True)
+    payload["redheart_head"]["embedder_id"] = "someone/else"
+    foreign = tmp_path / "foreign.pt"
+    torch.save(payload, foreign)
+    inputs = write_jsonl(tmp_path / "in.jsonl", [{"id": "x", "text": "I am scared."}])
+    result = CliRunner().invoke(cli, [
+        "batch", str(inputs), "--out", str(tmp_path / "o.jsonl"), "--config", str(offline_config),
+        "--set", "analyzers=[emotion]", "--set", f"analyzer_options.emotion.checkpoint={foreign}"])
+    assert result.exit_code == 2, result.output
+    assert "analyzer_options.emotion.checkpoint" in result.output
+    assert "trained on embedder 'someone/else'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["bentham", "regret"])
+def test_value_heads_train_and_print_mae(tmp_path, kind, offline_config):
+    rows = read_jsonl(EMOTION_DATA / "train.jsonl")[:24]
+    loss = {"sadness", "fear", "anger", "disgust"}
+    records = []
+    for r in rows:
+        v = 0.8 if r["label"] in loss else 0.2
+        target = {d: v for d in BENTHAM_DIMENSIONS} if kind == "bentham" else v
+        records.append({"text": r["text"], kind: target})
+    data = write_jsonl(tmp_path / "d.jsonl", records)
+    out = tmp_path / f"{kind}.pt"
+    result = train_cli(kind, "--data", str(data), "--max-epochs", "2", "--out", str(out),
+                       "--config", str(offline_config))
+    assert result.exit_code == 0, result.output
+    assert "mae" in result.output
+    assert read_head_metadata(out)["kind"] == kind
+
+
+def test_a_bad_record_exits_2_naming_line_and_field(tmp_path, offline_config):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "ok", "label": "joy"}) + "\n"
+                    + json.dumps({"text": "bad", "label": "glee"}) + "\n")
+    result = CliRunner().invoke(cli, ["train", "emotion", "--data", str(data),
+                                      "--config", str(offline_config)])
+    assert result.exit_code == 2
+    assert "d.jsonl line 2, field 'label': unknown label 'glee'" in result.output
