@@ -90,5 +90,15 @@ class Runtime:
 
         return ExperienceStore(self.config.experience.path)
 
+    @cached_property
+    def translator(self) -> Any:
+        """The translator ``translation.translator`` names, or None for ``none``. Building it
+        is cheap: a translator loads its model on first use."""
+        name = self.config.translation.translator
+        if name == "none":
+            return None
+        reg = self.registry.get("translators", name, "translation.translator")
+        return self.build(reg, "translation.options")
+
     def requires_of(self, name: str) -> tuple[str, ...]:
         return self.registry.get("analyzers", name).requires
