@@ -79,13 +79,13 @@ def cue_reading(text: str) -> InitialAnalysis:
     ethics = ethics or ["weighing the interests of everyone affected"]
     action = _decision(lowered)
     scenarios = [
-        Scenario("optimistic", f"{action}, openly and with the others' consent",
+        Scenario("optimistic", f"talk openly with everyone involved before deciding whether to {action}",
                  "the people involved understand the choice and trust holds",
                  f"respects {ethics[0]} while meeting the others' needs"),
-        Scenario("neutral", "talk it through first and look for a middle way",
+        Scenario("neutral", "put off the decision and gather more facts first",
                  "the decision is delayed but nobody is harmed by haste",
                  "balances the competing duties at the cost of time"),
-        Scenario("pessimistic", f"{action} without telling anyone",
+        Scenario("pessimistic", f"{action} quietly, without telling anyone",
                  "it comes out later and relationships and standing suffer",
                  f"puts {ethics[0]} at risk"),
     ]

@@ -1,0 +1,29 @@
+"""The translator contract: what a ``redheart_register_translators`` plugin returns.
+
+The pipeline's prepare stage calls a translator only when a consumer reads English only (an
+English-only LLM, or ``translation.when: always``) and the text is in the translator's source
+language; a translator therefore loads its model on first use, so a run that never needs it
+never pays for it. Translation is torch work: it is called synchronously on a worker thread,
+with a micro-batch of texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Translator(Protocol):
+    #: language codes, e.g. "ko" -> "en"
+    source: str
+    target: str
+
+    def translate_batch(self, texts: list[str]) -> list[str]:
+        """The translations of ``texts``, in order, one per text."""
+        ...
+
+
+def translator_modules(translator: Any) -> "dict[str, Any]":
+    """The translator's loaded torch modules, for the memory manager (none when not loaded)."""
+    modules = getattr(translator, "modules", None)
+    return dict(modules()) if callable(modules) else {}

@@ -1,0 +1,72 @@
+"""The ``marian`` translator with a tiny random MarianMT built in the session (sentencepiece
+models trained in the test), loaded through the plugin's own code via the runtime."""
+
+from __future__ import annotations
+
+import pytest
+
+from redheart_core.config import load_config
+from redheart_core.errors import ConfigError
+from redheart_core.runtime import Runtime
+from redheart_core.translation import Translator, translator_modules
+
+KOREAN = ["친구가 거짓말을 해 달라고 했다.", "회사에서 걱정이 많다."]
+
+
+def runtime_for(path, *extra: str) -> Runtime:
+    return Runtime(load_config(overrides=["translation.translator=marian", "analyzers=[]",
+                                          f"translation.options.model_path={path}",
+                                          "translation.options.max_length=16", *extra]))
+
+
+def test_translator_is_none_unless_configured():
+    assert Runtime(load_config(overrides=["analyzers=[]"])).translator is None
+
+
+def test_builds_without_loading_and_loads_on_first_translation(tiny_marian):
+    runtime = runtime_for(tiny_marian)
+    translator = runtime.translator
+    assert isinstance(translator, Translator)
+    assert (translator.source, translator.target) == ("ko", "en")
+    assert not translator.loaded and translator_modules(translator) == {}
+    out = translator.translate_batch(KOREAN)
+    assert translator.loaded
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    assert runtime.memory.footprints()["translator.marian"].phases == frozenset({"llm"})
+
+
+def test_translations_are_cached_by_text(tiny_marian):
+    translator = runtime_for(tiny_marian).translator
+    first = translator.translate_batch(KOREAN)
+    again = translator.translate_batch([KOREAN[1], KOREAN[0], KOREAN[1]])
+    assert again == [first[1], first[0], first[1]]
+    assert translator.cache_hits == 3
+
+
+def test_cache_is_bounded(tiny_marian):
+    translator = runtime_for(tiny_marian, "translation.options.cache_size=1").translator
+    translator.translate_batch(KOREAN)
+    translator.translate_batch([KOREAN[0]])
+    assert translator.cache_hits == 0
+
+
+def test_batched_translation_equals_one_at_a_time(tiny_marian):
+    batched = runtime_for(tiny_marian, "translation.options.cache_size=0").translator.translate_batch(KOREAN)
+    single = runtime_for(tiny_marian, "translation.options.cache_size=0").translator
+    assert batched == [single.translate_batch([k])[0] for k in KOREAN]
+
+
+def test_missing_model_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError) as info:
+        runtime_for("/nonexistent/opus-mt-ko-en").translator
+    assert info.value.key == "translation.options.model_path"
+
+
+def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
+    """With translation.when=auto only an English-only LLM needs English: the claude/openai
+    backends read Korean, so the pipeline never calls the translator."""
+    from redheart_core.llm.none_backend import NoneBackend
+
+    runtime = runtime_for(tiny_marian)
+    assert runtime.llm.english_only is False and isinstance(runtime.llm, NoneBackend)
+    assert not runtime.translator.loaded
