@@ -194,3 +194,18 @@ def embedder_from_config(embedding: Any) -> Embedder:
     return get_embedder(str(embedding.model), device=str(embedding.device),
                         cache_size=int(embedding.cache_size),
                         project_to=None if embedding.project_to is None else int(embedding.project_to))
+
+
+def item_vectors(embedder: Embedder, items: Sequence[Any]) -> np.ndarray:
+    """``(n, dim)`` native vectors of analyzer items: the pipeline's, else encoded here."""
+    out = np.empty((len(items), embedder.dim), dtype=np.float32)
+    missing = []
+    for i, item in enumerate(items):
+        vec = item.embedding
+        if vec is not None and np.shape(vec) == (embedder.dim,):
+            out[i] = vec
+        else:
+            missing.append(i)
+    if missing:
+        out[missing] = embedder.encode([items[i].english_text for i in missing])
+    return out

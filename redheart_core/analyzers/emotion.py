@@ -15,16 +15,16 @@ import json
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..schema import EMOTIONS, LEVELS, LOSS_EMOTIONS, InitialAnalysis
-from .base import AnalyzerItem, register_module
+from . import heads
+from .base import AnalyzerItem
+from .options import EmotionOptions
+from .embedder import Embedder, item_vectors
 from .text_cues import clauses, read_cues
-
-if TYPE_CHECKING:
-    from .embedder import Embedder
 
 #: valence, arousal, dominance anchors per label in -1..1, after the NRC VAD lexicon
 #: (Mohammad 2018) rescaled from 0..1; surprise's valence is set mildly positive because the
@@ -44,16 +44,6 @@ CRITICAL_SHIFT = 0.3
 LOSS_INDEX = np.array([EMOTIONS.index(e) for e in LOSS_EMOTIONS])
 POSITIVE_INDEX = np.array([EMOTIONS.index("joy"), EMOTIONS.index("trust")])
 _TEMPERATURES = np.geomspace(0.005, 0.5, 60)
-
-
-@dataclass
-class EmotionOptions:
-    """Options of the ``emotion`` analyzer."""
-
-    checkpoint: Optional[str] = None  # a trained head (redheart train); default: prototypes
-    temperature: Optional[float] = None  # softmax temperature; null: calibrated on the exemplars
-    top_k: int = 3  # nearest exemplars averaged per label
-    llm_weight: float = 0.5  # share of the LLM's reading in the overall distribution
 
 
 def load_exemplars(name: str = "emotion_exemplars.json") -> dict[str, list[str]]:
@@ -120,20 +110,14 @@ class HeadClassifier:
         self.path = path
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
-        import torch
-
-        param = next(self.module.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        with torch.inference_mode():
-            logits = self.module(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=device))
-        return softmax(logits.float().cpu().numpy().astype(np.float64))
+        return softmax(heads.run(self.module, vectors))
 
 
 _prototype_cache: dict[tuple[str, int, float | None], PrototypeClassifier] = {}
 _prototype_lock = threading.Lock()
 
 
-def prototype_classifier(embedder: "Embedder", top_k: int = 3,
+def prototype_classifier(embedder: Embedder, top_k: int = 3,
                          temperature: float | None = None) -> PrototypeClassifier:
     """The exemplar classifier for an embedder (built once per model id and settings)."""
     key = (embedder.model_id, top_k, temperature)
@@ -245,16 +229,13 @@ class EmotionAnalyzer:
     requires: tuple[str, ...] = ()
     stage = "red_heart"
 
-    def __init__(self, embedder: "Embedder", options: Any = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
         self.embedder = embedder
         self.options = options if options is not None else EmotionOptions()
         checkpoint = self.options.checkpoint
         if checkpoint:
-            from ..training.checkpoints import load_head
-
             self.classifier: PrototypeClassifier | HeadClassifier = HeadClassifier(
-                load_head(str(checkpoint), "emotion", embedder.model_id), str(checkpoint))
-            register_module(runtime, "emotion_head", self.classifier.module, "red_heart")
+                heads.load("emotion", str(checkpoint), embedder.model_id, runtime), str(checkpoint))
         else:
             self.classifier = prototype_classifier(embedder, int(self.options.top_k),
                                                    self.options.temperature)
@@ -278,7 +259,7 @@ class EmotionAnalyzer:
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         plans = [self._plan(item.english_text) for item in items]
-        whole = np.stack([self._embedding(item) for item in items])
+        whole = item_vectors(self.embedder, items)
         parts = [c for plan in plans for c in plan.clauses]
         whole_p = self.classifier.probabilities(whole)
         part_p = self.distributions(parts)
@@ -288,11 +269,6 @@ class EmotionAnalyzer:
             out.append(self._read(item, plan, p, part_p[offset:offset + n]))
             offset += n
         return out
-
-    def _embedding(self, item: AnalyzerItem) -> np.ndarray:
-        if item.embedding is not None and len(item.embedding) == self.embedder.dim:
-            return np.asarray(item.embedding, dtype=np.float32)
-        return self.embedder.encode([item.english_text])[0]
 
     @staticmethod
     def _plan(text: str) -> _Plan:

@@ -146,11 +146,14 @@ def surd(p: np.ndarray) -> SurdResult:
     def zero_based(c: Combo) -> Combo:
         return tuple(i - 1 for i in c)
 
+    def bits(v: float) -> float:  # rounding can leave -1e-17 where the exact value is 0
+        return max(v, 0.0)
+
     return SurdResult(
-        unique={zero_based(c): v for c, v in redundant.items() if len(c) == 1},
-        redundant={zero_based(c): v for c, v in redundant.items() if len(c) > 1},
-        synergistic={zero_based(c): v for c, v in synergistic.items()},
-        mutual_information={zero_based(c): v for c, v in mutual.items()},
+        unique={zero_based(c): bits(v) for c, v in redundant.items() if len(c) == 1},
+        redundant={zero_based(c): bits(v) for c, v in redundant.items() if len(c) > 1},
+        synergistic={zero_based(c): bits(v) for c, v in synergistic.items()},
+        mutual_information={zero_based(c): bits(v) for c, v in mutual.items()},
         info_leak=float(min(max(info_leak, 0.0), 1.0)),
     )
 

@@ -1,0 +1,285 @@
+"""Bentham's hedonic calculus: 7 classic and 3 extended dimensions, six layer weights.
+
+The computation is written on numpy arrays so that the same code scores one situation and the
+thousands of perturbed situations the ``surd`` analyzer propagates. Inputs are named *factors*
+read from the emotion analysis, the text's cues and the LLM's reading (:class:`Factors`);
+:func:`values` turns them into the 10 dimensions, :func:`layers` into the six layer weights and
+:func:`scores` into the base and final score.
+
+Score: each dimension ``x_d`` in 0..1 is transformed (sqrt for intensity and extent, log1p for
+duration and fecundity, a logistic for the rest, each mapping 0..1 onto 0..1), signed (the
+classic seven carry the hedonic tone, the situation's valence; redistribution counts for,
+external cost and self damage against), weighted, and averaged; the base score is
+``sigmoid(4 * average)``. The final score weights each dimension also by the mean of the layers
+it belongs to (0.75..1.25 each) and squashes the same way. Both lie in 0..1; 0.5 is neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..schema import BENTHAM_DIMENSIONS, BENTHAM_LAYERS, EMOTIONS, LEVELS, LOSS_EMOTIONS, Scenario
+from . import heads
+from .base import AnalyzerItem
+from .options import BenthamOptions
+from .embedder import Embedder, item_vectors
+from .text_cues import read_cues
+
+ArrayLike = Any  # a float or a numpy array; every factor broadcasts against the others
+
+#: per-dimension weight and sign (+1 for, -1 against; "tone" follows the hedonic tone)
+WEIGHTS = {
+    "intensity": (1.0, "tone"), "duration": (0.8, "tone"), "certainty": (0.7, "tone"),
+    "propinquity": (0.6, "tone"), "fecundity": (0.6, "tone"), "purity": (0.6, "tone"),
+    "extent": (1.0, "tone"), "external_cost": (1.0, -1.0), "redistribution_effect": (0.6, 1.0),
+    "self_damage": (0.8, -1.0),
+}
+#: which layers weigh which dimension
+LAYER_MEMBERS = {
+    "intensity": ("emotional",), "duration": ("temporal",), "certainty": ("contextual", "cognitive"),
+    "propinquity": ("temporal",), "fecundity": ("temporal", "cognitive"),
+    "purity": ("contextual", "emotional"), "extent": ("social",),
+    "external_cost": ("social", "ethical"), "redistribution_effect": ("social", "ethical"),
+    "self_damage": ("ethical",),
+}
+SQUASH = 4.0
+_LOSS = [EMOTIONS.index(e) for e in LOSS_EMOTIONS]
+_POSITIVE = [EMOTIONS.index("joy"), EMOTIONS.index("trust")]
+
+BUILTIN_SCENARIOS = (
+    ("no_action", "Do nothing and let events take their course"),
+    ("active_intervention", "Intervene actively to change the outcome"),
+    ("partial_intervention", "Intervene in part: raise the issue and limit the harm"),
+)
+
+
+@dataclass(frozen=True)
+class Factors:
+    """What the calculus reads, each in 0..1 except ``valence`` (-1..1)."""
+
+    valence: ArrayLike     # hedonic tone of the integrated emotion
+    intensity: ArrayLike   # emotional intensity
+    certainty: ArrayLike   # how sure the text is (hedging lowers it)
+    extent: ArrayLike      # how many are affected (stakeholders, community mentions)
+    urgency: ArrayLike     # how soon it bites (urgency cues, arousal)
+    permanence: ArrayLike  # how lasting (death, loss, "forever")
+    other_harm: ArrayLike  # loss felt at the other and community levels
+    self_harm: ArrayLike   # loss felt at the self level
+    fairness: ArrayLike    # how much the situation is about fair shares
+    clarity: ArrayLike     # how clear the emotional reading is (its confidence)
+    purity: ArrayLike      # how unmixed pleasure and pain are
+
+    def clipped(self) -> "Factors":
+        return Factors(**{f.name: np.clip(getattr(self, f.name), -1.0 if f.name == "valence" else 0.0, 1.0)
+                          for f in fields(self)})
+
+
+def _logistic01(x: ArrayLike) -> ArrayLike:
+    lo, hi = 1 / (1 + np.exp(3.0)), 1 / (1 + np.exp(-3.0))
+    return (1 / (1 + np.exp(-6.0 * (x - 0.5))) - lo) / (hi - lo)
+
+
+def _log1p01(x: ArrayLike) -> ArrayLike:
+    return np.log1p((np.e - 1) * x)
+
+
+TRANSFORMS = {
+    "intensity": np.sqrt, "extent": np.sqrt, "duration": _log1p01, "fecundity": _log1p01,
+}
+
+
+def values(f: Factors) -> dict[str, ArrayLike]:
+    """The 10 dimensions, each in 0..1."""
+    f = f.clipped()
+    out = {
+        "intensity": 0.5 * f.intensity + 0.5 * np.abs(f.valence),
+        "duration": 0.2 + 0.6 * f.permanence + 0.2 * f.intensity,
+        "certainty": f.certainty,
+        "propinquity": f.urgency,
+        "fecundity": 0.25 + 0.5 * f.permanence * np.abs(f.valence) + 0.25 * f.extent,
+        "purity": f.purity,
+        "extent": f.extent,
+        "external_cost": f.other_harm * (0.5 + 0.5 * f.extent),
+        "redistribution_effect": f.fairness * (0.5 + 0.5 * f.extent),
+        "self_damage": f.self_harm,
+    }
+    return {k: np.clip(v, 0.0, 1.0) for k, v in out.items()}
+
+
+def layers(f: Factors) -> dict[str, ArrayLike]:
+    """The six layer weights, each in 0.75..1.25."""
+    f = f.clipped()
+    raw = {
+        "contextual": f.certainty,
+        "temporal": f.urgency,
+        "social": f.extent,
+        "ethical": np.maximum(f.other_harm, f.fairness),
+        "emotional": f.intensity,
+        "cognitive": f.clarity,
+    }
+    return {k: 0.75 + 0.5 * v for k, v in raw.items()}
+
+
+def scores(vals: dict[str, ArrayLike], lays: dict[str, ArrayLike],
+           valence: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+    """``(base_score, final_score)``, each in 0..1."""
+    tone = np.clip(valence, -1.0, 1.0)
+    base_num = final_num = 0.0
+    base_den = final_den = 0.0
+    for dim in BENTHAM_DIMENSIONS:
+        weight, sign = WEIGHTS[dim]
+        term = TRANSFORMS.get(dim, _logistic01)(vals[dim]) * (tone if sign == "tone" else sign)
+        layer = sum(lays[name] for name in LAYER_MEMBERS[dim]) / len(LAYER_MEMBERS[dim])
+        base_num = base_num + weight * term
+        base_den += weight
+        final_num = final_num + weight * layer * term
+        final_den = final_den + weight * layer
+    base = 1 / (1 + np.exp(-SQUASH * base_num / base_den))
+    final = 1 / (1 + np.exp(-SQUASH * final_num / final_den))
+    return base, final
+
+
+def final_score(f: Factors) -> ArrayLike:
+    """The final score of (arrays of) factors: what the SURD analyzer propagates."""
+    return scores(values(f), layers(f), f.valence)[1]
+
+
+# ------------------------------------------------------------------ reading factors
+
+
+def _dist(level: dict[str, Any]) -> np.ndarray:
+    return np.array([level["distribution"][e] for e in EMOTIONS])
+
+
+def situation_factors(item: AnalyzerItem, emotion: dict[str, Any]) -> Factors:
+    """The factors of one request, from its emotion analysis, cues and LLM reading."""
+    cues = read_cues(item.english_text)
+    weights = emotion["integrated"]["weights"]
+    levels = emotion["levels"]
+    valence = sum(weights[lv] * levels[lv]["valence"] for lv in LEVELS)
+    mix = sum(weights[lv] * _dist(levels[lv]) for lv in LEVELS)
+    overall = _dist(emotion)
+    stakeholders = len(item.initial.stakeholders) if item.initial is not None else 0
+    mentions = cues.levels["other"] + 2 * cues.levels["community"]
+    extent = 1 - np.exp(-max(stakeholders, mentions) / 4.0)
+    other_loss = (weights["other"] * _dist(levels["other"])[_LOSS].sum()
+                  + weights["community"] * _dist(levels["community"])[_LOSS].sum()) \
+        / (weights["other"] + weights["community"])
+    pos, neg = float(mix[_POSITIVE].sum()), float(mix[_LOSS].sum())
+    return Factors(
+        valence=float(valence),
+        intensity=(emotion["intensity"] - 1) / 5,
+        certainty=(1 - cues.hedging) * (0.5 + 0.5 * emotion["confidence"]),
+        extent=float(extent),
+        urgency=0.6 * cues.urgency + 0.4 * (emotion["arousal"] + 1) / 2,
+        permanence=max(cues.permanence, 0.5 * float(overall[EMOTIONS.index("sadness")])),
+        other_harm=float(other_loss),
+        self_harm=float(_dist(levels["self"])[_LOSS].sum()) * (1.0 if cues.levels["self"] else 0.5),
+        fairness=max(cues.fairness, 0.5 * float(overall[EMOTIONS.index("anger")])),
+        clarity=float(emotion["confidence"]),
+        purity=1 - 2 * min(pos, neg),
+    ).clipped()
+
+
+def scenario_factors(base: Factors, kind: str, reading: np.ndarray | None = None) -> Factors:
+    """Factors of a counterfactual: a built-in kind, or an LLM scenario read as ``reading``
+    (its text's emotion distribution) with its type (optimistic / neutral / pessimistic)."""
+    if kind == "no_action":
+        f = replace(base, valence=base.valence - 0.2 * base.urgency * base.other_harm,
+                    certainty=base.certainty + 0.1, urgency=0.5 * base.urgency,
+                    other_harm=base.other_harm + 0.1 * base.urgency, self_harm=0.5 * base.self_harm)
+    elif kind == "active_intervention":
+        f = replace(base, valence=base.valence + 0.3 * base.other_harm, certainty=base.certainty - 0.15,
+                    other_harm=0.5 * base.other_harm, self_harm=base.self_harm + 0.2,
+                    fairness=base.fairness + 0.2)
+    elif kind == "partial_intervention":
+        f = replace(base, valence=base.valence + 0.15 * base.other_harm, certainty=base.certainty - 0.05,
+                    other_harm=0.75 * base.other_harm, self_harm=base.self_harm + 0.1,
+                    fairness=base.fairness + 0.1)
+    else:
+        prior = {"optimistic": 0.2, "pessimistic": -0.2}.get(kind, 0.0)
+        if reading is None:
+            text_valence, loss = 0.0, float(base.other_harm)
+        else:
+            from .emotion import VAD
+
+            text_valence, loss = float(reading @ VAD[:, 0]), float(reading[_LOSS].sum())
+        f = replace(base, valence=0.4 * base.valence + 0.6 * text_valence + prior,
+                    other_harm=0.5 * base.other_harm + 0.5 * loss)
+    return f.clipped()
+
+
+def scenarios_of(item: AnalyzerItem) -> list[tuple[str, str, str]]:
+    """``(type, action, text to read)`` for the LLM's scenarios, or the three built-in ones."""
+    initial = item.initial
+    if initial is not None and initial.scenarios:
+        scenarios = [s if isinstance(s, Scenario) else Scenario.from_dict(s) for s in initial.scenarios]
+        return [(s.type, s.action, " ".join(p for p in (s.action, s.outcome, s.ethical_implications) if p))
+                for s in scenarios]
+    return [(kind, action, "") for kind, action in BUILTIN_SCENARIOS]
+
+
+# ------------------------------------------------------------------ the analyzer
+
+
+class BenthamAnalyzer:
+    name = "bentham"
+    requires: tuple[str, ...] = ("emotion",)
+    stage = "red_heart"
+
+    def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
+        from .emotion import prototype_classifier
+
+        self.embedder = embedder
+        self.options = options if options is not None else BenthamOptions()
+        self.reader = prototype_classifier(embedder)
+        self.head = None
+        if self.options.checkpoint:
+            self.head = heads.load("bentham", str(self.options.checkpoint), embedder.model_id, runtime)
+
+    def modules(self) -> dict[str, Any]:
+        return {"bentham_head": self.head} if self.head is not None else {}
+
+    def provenance(self) -> dict[str, str]:
+        roles = {"embedder": self.embedder.model_id}
+        if self.head is not None:
+            roles["bentham_head"] = str(self.options.checkpoint)
+        return roles
+
+    def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
+        plans = [scenarios_of(item) for item in items]
+        texts = [text for plan in plans for _, _, text in plan if text]
+        readings = iter(self.reader.probabilities(self.embedder.encode(texts)) if texts else [])
+        trained = (np.clip(heads.run(self.head, item_vectors(self.embedder, items)), 0.0, 1.0)
+                   if self.head is not None else [None] * len(items))
+        out = []
+        for item, plan, head in zip(items, plans, trained):
+            emotion = item.results["emotion"]
+            base = situation_factors(item, emotion)
+            offset = None if head is None else {d: head[i] - values(base)[d]
+                                                for i, d in enumerate(BENTHAM_DIMENSIONS)}
+            result = self._score(base, offset)
+            result["confidence"] = float(np.clip(
+                0.5 * base.clarity + 0.3 * base.certainty + (0.2 if item.initial is not None else 0.0),
+                0.0, 1.0))
+            result["scenarios"] = []
+            for kind, action, text in plan:
+                reading = next(readings) if text else None
+                scored = self._score(scenario_factors(base, kind, reading), offset)
+                result["scenarios"].append({"type": kind, "action": action,
+                                            "final_score": scored["final_score"]})
+            out.append(result)
+        return out
+
+    def _score(self, f: Factors, offset: dict[str, float] | None) -> dict[str, Any]:
+        vals = values(f)
+        if offset is not None:  # a trained head sets the values; counterfactuals shift them
+            vals = {d: np.clip(v + offset[d], 0.0, 1.0) for d, v in vals.items()}
+        lays = layers(f)
+        base, final = scores(vals, lays, f.valence)
+        return {"values": {d: float(vals[d]) for d in BENTHAM_DIMENSIONS},
+                "layers": {k: float(lays[k]) for k in BENTHAM_LAYERS},
+                "base_score": float(base), "final_score": float(final)}

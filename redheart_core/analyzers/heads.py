@@ -1,0 +1,35 @@
+"""Trained heads (``redheart train``): loaded through the training package, run on vectors.
+
+A head maps the embedder's native vectors to an analyzer's outputs (emotion logits, the 10
+Bentham values, a regret value). Loading checks that it was trained on the configured embedder
+and label order (:func:`redheart_core.training.checkpoints.load_head`); the module is handed to
+the memory manager, which may move it to the GPU, so inputs follow the module's device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import register_module
+
+
+def load(kind: str, path: str, embedder_id: str, runtime: Any = None, phase: str = "red_heart") -> Any:
+    """The ``kind`` head at ``path``, registered with the runtime's memory manager."""
+    from ..training.checkpoints import load_head
+
+    module = load_head(str(path), kind, embedder_id)
+    register_module(runtime, f"{kind}_head", module, phase)
+    return module
+
+
+def run(module: Any, vectors: np.ndarray) -> np.ndarray:
+    """The head's outputs for ``(n, dim)`` vectors, as float64 ``(n, k)``."""
+    import torch
+
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    with torch.inference_mode():
+        out = module(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=device))
+    return out.float().cpu().numpy().astype(np.float64).reshape(len(vectors), -1)

@@ -1,0 +1,96 @@
+"""The built-in analyzers, registered through the same hook as any third-party plugin.
+
+The options dataclasses come from :mod:`.options` (plain dataclasses); each factory imports its analyzer (and with it numpy,
+torch and sentence-transformers) when it is called, so loading plugins stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from .options import (BenthamOptions, CircuitOptions, EmotionOptions, EthicsOptions, RegretOptions,
+                      SurdOptions)
+
+
+def _check(name: str, options: Any, **ranges: tuple[float, float | None]) -> None:
+    for key, (low, high) in ranges.items():
+        value = getattr(options, key)
+        if value is None:
+            continue
+        if value < low or (high is not None and value > high):
+            bound = f"in {low}..{high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"analyzer_options.{name}.{key}", f"must be {bound}, got {value}")
+
+
+def _embedder(runtime: Any) -> Any:
+    if runtime is not None:
+        return runtime.embedder
+    from .embedder import get_embedder
+
+    return get_embedder()
+
+
+def make_emotion(options: EmotionOptions, runtime: Any = None) -> Any:
+    from .emotion import EmotionAnalyzer
+
+    _check("emotion", options, top_k=(1, None), llm_weight=(0.0, 1.0), temperature=(1e-6, None))
+    return EmotionAnalyzer(_embedder(runtime), options, runtime)
+
+
+def make_bentham(options: BenthamOptions, runtime: Any = None) -> Any:
+    from .bentham import BenthamAnalyzer
+
+    return BenthamAnalyzer(_embedder(runtime), options, runtime)
+
+
+def make_ethics(options: EthicsOptions, runtime: Any = None) -> Any:
+    from .ethics import EthicsAnalyzer
+
+    _check("ethics", options, llm_weight=(0.0, 1.0))
+    return EthicsAnalyzer(_embedder(runtime), options)
+
+
+def make_regret(options: RegretOptions, runtime: Any = None) -> Any:
+    from .regret import RegretAnalyzer
+
+    _check("regret", options, max_duration_hours=(0.0, None))
+    return RegretAnalyzer(_embedder(runtime), options, runtime)
+
+
+def make_surd(options: SurdOptions, runtime: Any = None) -> Any:
+    from .propagation import SurdAnalyzer
+
+    _check("surd", options, samples=(10, None), bins=(2, 16), spread=(0.0, 1.0))
+    return SurdAnalyzer(options, seed=int(runtime.config.seed) if runtime is not None else 0)
+
+
+def make_circuit(options: CircuitOptions, runtime: Any = None) -> Any:
+    from .circuit import CircuitAnalyzer
+    from .experience import ExperienceStore
+
+    _check("circuit", options, top_k=(1, None), threshold=(0.0, 1.0))
+    if runtime is None:
+        return CircuitAnalyzer(_embedder(None), ExperienceStore(None), options)
+    exp = runtime.config.experience
+    return CircuitAnalyzer(runtime.embedder, runtime.experience, options,
+                           top_k=int(exp.top_k), threshold=float(exp.threshold))
+
+
+@hookimpl
+def redheart_register_analyzers(register):
+    register("emotion", make_emotion, options=EmotionOptions,
+             description="Seven-label emotion at the self, other and community levels, integrated")
+    register("bentham", make_bentham, options=BenthamOptions, requires=("emotion",),
+             description="Bentham's hedonic calculus (10 dimensions, 6 layers) for the situation "
+                         "and its counterfactuals")
+    register("ethics", make_ethics, options=EthicsOptions, requires=("emotion",),
+             description="Moral-foundation salience: care, fairness, loyalty, authority, sanctity, liberty")
+    register("regret", make_regret, options=RegretOptions, requires=("emotion", "bentham"),
+             description="Anticipated regret over the counterfactual scenarios")
+    register("surd", make_surd, options=SurdOptions, requires=("emotion", "bentham"),
+             description="SURD decomposition of what drives the Bentham score (Monte-Carlo)")
+    register("circuit", make_circuit, options=CircuitOptions,
+             requires=("emotion", "bentham", "ethics", "regret"), stage="circuit",
+             description="Seven-stage emotion-ethics-regret circuit with experience recall")

