@@ -95,19 +95,29 @@ def module_plugin(redheart_plugin):
 
 @pytest.fixture
 def plan_cli(module_plugin):
-    """``plan_cli("--json", budget_kib=200, strategy="phase_swap")`` -> click Result."""
+    """``plan_cli("--json", budget_kib=200, strategy="phase_swap")`` -> click Result.
+
+    The pipeline's shared embedder (red_heart phase) is part of every plan with analyzers, so
+    ``budget_kib`` is the room *beyond* the embedder's size (``plan_cli.embedder_bytes``).
+    """
     from click.testing import CliRunner
 
     from redheart_core.cli import cli
 
     def run(*args: str, budget_kib: float = 1024, strategy: str = "phase_swap",
             device: str = "cuda", command: tuple[str, ...] = ("memory", "plan")):
+        budget = run.embedder_bytes + int(budget_kib * KIB)
         settings = ["llm.backend=mt_llm", "analyzers=[mt_encoder,mt_circuit]",
                     f"memory.strategy={strategy}", f"memory.device={device}",
-                    f"memory.vram_budget_gb={budget_kib / 1024 ** 2!r}", "memory.headroom=0"]
+                    f"memory.vram_budget_gb={budget / 1024 ** 3!r}", "memory.headroom=0"]
         argv = list(command)
         for item in settings:
             argv += ["--set", item]
         return CliRunner().invoke(cli, [*argv, *args], catch_exceptions=False)
 
+    import json
+
+    run.embedder_bytes = 0
+    probe = json.loads(run("--json", budget_kib=1024 ** 2).stdout)
+    run.embedder_bytes = probe["modules"].get("embedder", {}).get("bytes", 0)
     return run

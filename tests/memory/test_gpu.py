@@ -1,0 +1,77 @@
+"""The CUDA acceptance points (skipped without a CUDA device; figures in benchmarks/bench_memory)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks import bench_memory as bench  # noqa: E402
+from redheart_core.memory import UnifiedMemoryManager  # noqa: E402
+
+pytestmark = pytest.mark.gpu
+GIB = 1024 ** 3
+
+
+def test_modules_twice_the_budget_run_200_requests_within_the_nvml_budget():
+    figures = bench.peak_over_budget_loop(2 * GIB, requests=200)
+    assert figures["peak_above_start"] <= 2 * GIB
+    assert figures["oom_recoveries"] == 0
+
+
+def test_swap_in_beats_pageable_copies_and_matches_raw_pinned_bandwidth():
+    nbytes = GIB
+    raw = nbytes / bench.best_of(3, lambda: bench.raw_pinned_seconds(nbytes))
+    model = bench.layered_model(nbytes)
+    pageable = nbytes / bench.best_of(3, lambda: bench.pageable_to_seconds(model))
+    del model
+    swap = bench.manager_swap_figures(nbytes)
+    assert swap["swap_in_bytes_per_s"] >= 0.8 * raw
+    assert swap["swap_in_bytes_per_s"] >= 5 * pageable
+    assert swap["evict_ms_per_gb"] < 10
+
+
+def test_a_real_out_of_memory_mid_batch_is_recovered_without_losing_a_request():
+    umm = UnifiedMemoryManager("cuda", GIB, "phase_swap")
+    model = torch.nn.Linear(256, 256)
+    umm.register("head", model, {"red_heart"})
+    calls = []
+
+    def forward(batch, device):
+        calls.append(len(batch))
+        if len(calls) == 1:  # a real allocation far beyond any device
+            torch.empty(1 << 50, dtype=torch.uint8, device=device)
+        x = torch.ones(len(batch), 256, device=device)
+        with torch.no_grad():
+            return list(model(x).sum(dim=1).cpu())
+
+    async def run():
+        async with umm.phase("red_heart"):
+            return await asyncio.to_thread(umm.run_with_oom_recovery, "head", forward,
+                                           list(range(32)))
+
+    out = asyncio.run(run())
+    assert len(out) == 32 and umm.stats()["oom_recoveries"] >= 1
+
+
+def test_weights_round_trip_exactly_through_pinned_memory():
+    umm = UnifiedMemoryManager("cuda", GIB, "phase_swap")
+    a, b = bench.layered_model(64 * 1024 ** 2, 4), bench.layered_model(64 * 1024 ** 2, 4)
+    x = torch.randn(2, a[0].in_features)
+    expected = a(x)
+    umm.register("a", a, {"red_heart"})
+    umm.register("b", b, {"llm"})
+
+    async def run():
+        for _ in range(2):
+            async with umm.phase("red_heart"):
+                assert umm.device_of("a").type == "cuda"
+                got = a(x.cuda()).cpu()
+            async with umm.phase("llm"):
+                pass
+        return got
+
+    assert torch.allclose(asyncio.run(run()), expected, atol=1e-5)
+    assert a[0].weight.device.type == "cpu" or "a" in umm.resident_names()
