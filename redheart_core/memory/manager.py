@@ -220,6 +220,7 @@ class UnifiedMemoryManager:
         missing = [n for n in targets if not self._entries[n].resident]
         need = sum(self._entries[n].footprint.bytes for n in missing)
         self._evict_for(need, keep=set(targets))
+        self._return_cache_if_needed(need)
         start = time.perf_counter()
         loaded = []
         for name in missing:
@@ -265,6 +266,18 @@ class UnifiedMemoryManager:
         self._counters.evict_seconds += seconds
         self._counters.swap_seconds += seconds
         self._counters.swaps_out += 1
+
+    def _return_cache_if_needed(self, need: int) -> None:
+        """Give torch's cached blocks back to the driver when keeping them would let the
+        device-wide figure (NVML) pass the budget once ``need`` more bytes are loaded."""
+        if not need or not self.monitor.is_cuda:
+            return
+        import torch
+
+        device = torch.device(self.device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        if torch.cuda.memory_reserved(device) + max(0, need - cached) > self.budget.budget_bytes:
+            torch.cuda.empty_cache()
 
     def _relieve(self, phase: str | None) -> None:
         """Evict everything ``phase`` does not need and give cached blocks back to the driver."""
