@@ -1,0 +1,155 @@
+"""The docs cover what users and plugin authors rely on: every hook, config key and command.
+
+These tests walk the real objects (the hookspecs module, the structured config, the click
+group with its nested groups and options), so a new key, option or command that is not
+documented fails here with the name to add and the file to add it to.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from redheart_core import hookspecs
+from redheart_core.cli import cli
+from redheart_core.config import iter_keys
+from redheart_core.plugins import KINDS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+REQUIRED_PAGES = ("index.md", "quickstart.md", "configuration.md", "cli.md", "writing-plugins.md",
+                  "benchmarks.md")
+#: options shared by every config-driven command, documented once in cli.md's common section
+COMMON_OPTIONS = {"--config", "--set", "--debug", "--help"}
+HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
+LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def page(name: str) -> str:
+    return (DOCS / name).read_text(encoding="utf-8")
+
+
+def sections(text: str) -> dict[str, str]:
+    """Heading text -> the text under it, up to the next heading of the same or higher level."""
+    heads = list(HEADING.finditer(text))
+    out = {}
+    for i, head in enumerate(heads):
+        level = len(head.group(1))
+        end = next((h.start() for h in heads[i + 1:] if len(h.group(1)) <= level), len(text))
+        out[head.group(2).strip()] = text[head.end():end]
+    return out
+
+
+def command_paths() -> list[tuple[str, click.Command]]:
+    """Every command under ``redheart``, nested groups included (``config show``)."""
+    found = []
+
+    def walk(cmd: click.Command, path: tuple[str, ...]) -> None:
+        if path:
+            found.append((" ".join(path), cmd))
+        if isinstance(cmd, click.Group):
+            ctx = click.Context(cmd, info_name=path[-1] if path else "redheart")
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), path + (name,))
+
+    walk(cli, ())
+    return found
+
+
+COMMANDS = command_paths()
+
+
+def command_section(path: str) -> str:
+    """The cli.md section whose heading names ``redheart <path>`` exactly."""
+    pattern = re.compile(rf"`redheart {re.escape(path)}(?:\s[^`]*)?`")
+    matches = [body for head, body in sections(page("cli.md")).items() if pattern.search(head)]
+    assert matches, (f"docs/cli.md has no section for `redheart {path}`; add a heading "
+                     f"'## `redheart {path}`' describing it, its options and exit codes")
+    return matches[0]
+
+
+@pytest.mark.parametrize("name", REQUIRED_PAGES)
+def test_page_exists_and_has_a_title(name):
+    assert (DOCS / name).is_file(), f"docs/{name} is missing"
+    assert page(name).lstrip().startswith("# "), f"docs/{name} must start with a '# ' title"
+
+
+@pytest.mark.parametrize("hook", sorted(n for n in dir(hookspecs) if n.startswith("redheart_")))
+def test_every_hook_is_documented_for_plugin_authors(hook):
+    text = page("writing-plugins.md")
+    assert f"`{hook}" in text, f"hook {hook} is not documented in docs/writing-plugins.md"
+    params = inspect.signature(getattr(hookspecs, hook)).parameters
+    section = next((body for head, body in sections(text).items() if hook in head), "")
+    for param in params:
+        assert param in section, (f"docs/writing-plugins.md: the section on {hook} does not "
+                                  f"explain its argument {param!r}")
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_plugin_kind_has_a_worked_example(kind):
+    text = page("writing-plugins.md")
+    assert f"def {KINDS[kind]}(register)" in text, (
+        f"docs/writing-plugins.md has no worked example implementing {KINDS[kind]}")
+
+
+@pytest.mark.parametrize("key", list(iter_keys()))
+def test_every_config_key_is_documented(key):
+    assert f"`{key}`" in page("configuration.md"), (
+        f"config key {key} is not documented in docs/configuration.md (write it as `{key}` "
+        "with its default and what it does)")
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS])
+def test_every_command_is_documented_with_exit_codes(path):
+    body = command_section(path)
+    cmd = dict(COMMANDS)[path]
+    if not isinstance(cmd, click.Group):
+        assert re.search(r"[Ee]xit", body), (
+            f"docs/cli.md: the section on `redheart {path}` does not list its exit codes")
+
+
+@pytest.mark.parametrize("path", [p for p, c in COMMANDS if not isinstance(c, click.Group)])
+def test_every_option_is_documented(path):
+    body = command_section(path)
+    cmd = dict(COMMANDS)[path]
+    common = sections(page("cli.md")).get("Common options", "")
+    for param in cmd.params:
+        if not isinstance(param, click.Option):
+            continue
+        longs = [o for o in param.opts + param.secondary_opts if o.startswith("--")]
+        for opt in longs:
+            where = common if opt in COMMON_OPTIONS else body
+            assert re.search(rf"{re.escape(opt)}(?![\w-])", where), (
+                f"docs/cli.md: option {opt} of `redheart {path}` is not documented "
+                f"({'in the Common options section' if opt in COMMON_OPTIONS else 'in its section'})")
+
+
+def test_version_option_and_plugin_environment_are_documented():
+    cli_doc = page("cli.md")
+    assert "--version" in cli_doc
+    for var in ("REDHEART_LOAD_PLUGINS", "REDHEART_STRICT_PLUGINS"):
+        assert var in cli_doc and var in page("writing-plugins.md"), f"{var} is not documented"
+
+
+def test_index_links_every_page():
+    index = page("index.md")
+    for name in sorted(p.name for p in DOCS.glob("*.md") if p.name != "index.md"):
+        assert f"({name})" in index, f"docs/index.md does not link docs/{name}"
+
+
+def test_relative_links_resolve():
+    broken = []
+    for path in sorted(DOCS.glob("*.md")):
+        for target in LINK.findall(path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            if not (path.parent / target).resolve().exists():
+                broken.append(f"{path.name} -> {target}")
+    readme = DOCS.parent / "README.md"
+    for target in LINK.findall(readme.read_text(encoding="utf-8")):
+        if not re.match(r"[a-z]+:", target) and not (readme.parent / target).resolve().exists():
+            broken.append(f"README.md -> {target}")
+    assert not broken, f"links to files that do not exist: {broken}"
