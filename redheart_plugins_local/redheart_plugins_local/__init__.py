@@ -10,15 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from omegaconf import MISSING
-
 from redheart_core import hookimpl
 
 
 @dataclass
 class LocalOptions:
-    #: a local model directory, or a hub id already in the local cache
-    model_path: str = MISSING
+    #: required: a local model directory, or a hub id already in the local cache
+    model_path: Optional[str] = None
     max_new_tokens: int = 512
     #: auto | float32 | float16 | bfloat16
     dtype: str = "auto"
@@ -33,8 +31,9 @@ class LocalOptions:
 
 @dataclass
 class MarianOptions:
-    #: a local MarianMT directory (e.g. a saved Helsinki-NLP/opus-mt-ko-en) or a cached hub id
-    model_path: str = MISSING
+    #: required: a local MarianMT directory (e.g. a saved Helsinki-NLP/opus-mt-ko-en) or a
+    #: cached hub id
+    model_path: Optional[str] = None
     source: str = "ko"
     target: str = "en"
     device: str = "auto"

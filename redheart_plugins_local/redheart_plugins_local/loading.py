@@ -12,8 +12,11 @@ from redheart_core.errors import ConfigError
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
-def resolve_model_path(path: str, key: str) -> str:
+def resolve_model_path(path: str | None, key: str) -> str:
     """``path`` if it is a directory, else the snapshot of that hub id in the local cache."""
+    if not path:
+        raise ConfigError(key, "is required: a model directory saved with save_pretrained, or a "
+                          "hub id already in the local Hugging Face cache")
     if Path(path).expanduser().is_dir():
         return str(Path(path).expanduser())
     if not Path(path).expanduser().exists():

@@ -125,8 +125,9 @@ def test_bad_options_are_config_errors_naming_the_key(tiny_llama, override, key,
 
 
 def test_model_path_is_required():
-    with pytest.raises(ConfigError, match="llm.options.model_path"):
-        load_config(overrides=["llm.backend=local", "analyzers=[]"])
+    runtime = Runtime(load_config(overrides=["llm.backend=local", "analyzers=[]"]))
+    with pytest.raises(ConfigError, match="llm.options.model_path: is required"):
+        runtime.llm
 
 
 @pytest.mark.gpu
