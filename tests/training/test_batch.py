@@ -87,20 +87,38 @@ def test_ddp_on_two_cpu_processes_matches_the_single_process_run(resumed_run, of
         assert_same(comparable(line["result"]), comparable(single[line["id"]]), line["id"])
 
 
-def test_a_bad_input_line_exits_2_naming_line_and_field(tmp_path, offline_config):
+@pytest.mark.parametrize("lines, message", [
+    ('{"id": "a", "text": "fine"}\n{"id": "b", "text": ""}\n',
+     "in.jsonl line 2, field 'text': missing or empty"),
+    ('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n',
+     "in.jsonl line 2, field 'id': id 'a' is already used on line 1 for another text"),
+    ('{"id": "a", "text": "one"}\n{"id": true, "text": "two"}\n',
+     "in.jsonl line 2, field 'id': expected a non-empty string or integer"),
+])
+def test_a_bad_input_line_exits_2_naming_line_and_field(tmp_path, offline_config, lines, message):
     bad = tmp_path / "in.jsonl"
-    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": ""}\n')
+    bad.write_text(lines)
     result = CliRunner().invoke(cli, ["batch", str(bad), "--out", str(tmp_path / "o.jsonl"),
                                       "--config", str(offline_config)])
     assert result.exit_code == 2
-    assert "in.jsonl line 2, field 'text': missing or empty" in result.output
+    assert message in result.output
     assert not (tmp_path / "o.jsonl").exists()
 
 
-def test_a_reused_id_for_another_text_is_refused(tmp_path, offline_config):
-    bad = tmp_path / "in.jsonl"
-    bad.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n')
-    result = CliRunner().invoke(cli, ["batch", str(bad), "--out", str(tmp_path / "o.jsonl"),
-                                      "--config", str(offline_config)])
-    assert result.exit_code == 2
-    assert "line 2, field 'id': id 'a' is already used on line 1" in result.output
+@pytest.mark.gpu
+def test_gpu_batch_answers_every_id_once_like_the_cpu_run(resumed_run, offline_config, tmp_path):
+    full, single_out = resumed_run
+    out = tmp_path / "gpu.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "redheart_core", "batch", str(full), "--out", str(out),
+         "--accelerator", "gpu", "--devices", "1", "--config", str(offline_config),
+         "--set", "memory.strategy=auto", "--set", "memory.device=auto",
+         "--set", "embedding.device=auto", "--no-progress"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = read_jsonl(out)
+    assert sorted(line["id"] for line in lines) == sorted(json.loads(l)["id"] for l in single_out.read_text().splitlines())
+    cpu = {line["id"]: line["result"] for line in read_jsonl(single_out)}
+    for line in lines:
+        assert line["result"]["memory"]["device"].startswith("cuda"), line["result"]["memory"]
+        assert line["result"]["emotion"]["primary"] == cpu[line["id"]]["emotion"]["primary"]
