@@ -20,11 +20,9 @@ from ..errors import ConfigError
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
                                                                              default=None)
 
-#: loggers that may see request data: the SDKs' (they log request options and response
-#: headers at DEBUG) and the HTTP stacks under them
-SDK_LOGGERS = ("anthropic", "anthropic._base_client", "openai", "openai._base_client",
-               "httpx", "httpx2", "httpcore", "httpcore2")
-
+#: logger families that may see request data: the SDKs' (they log request options and
+#: response headers at DEBUG) and the HTTP stacks under them
+SDK_LOGGER_ROOTS = ("anthropic", "openai", "httpx", "httpx2", "httpcore", "httpcore2", "h11")
 
 def resolve_api_key(option: str | None, env_var: str, backend: str, *, placeholder_hint: bool = False) -> str:
     """The key from ``llm.options.api_key`` or ``env_var``; a missing key fails before any work."""
@@ -70,10 +68,13 @@ class SecretFilter(logging.Filter):
 
 
 def guard_logs(secret: str) -> Callable[[], None]:
-    """Install a :class:`SecretFilter` for ``secret`` on the SDK and HTTP loggers; returns the
-    function that removes it again (the backend calls it on ``aclose``)."""
+    """Install a :class:`SecretFilter` for ``secret`` on every SDK and HTTP logger that exists
+    (a logger's filters see only its own records, so each one gets it); returns the function
+    that removes them again (the backend calls it on ``aclose``)."""
     flt = SecretFilter(secret)
-    loggers = [logging.getLogger(name) for name in SDK_LOGGERS]
+    names = {name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in SDK_LOGGER_ROOTS} | set(SDK_LOGGER_ROOTS)
+    loggers = [logging.getLogger(name) for name in sorted(names)]
     for logger in loggers:
         logger.addFilter(flt)
 
@@ -82,7 +83,6 @@ def guard_logs(secret: str) -> Callable[[], None]:
             logger.removeFilter(flt)
 
     return remove
-
 
 class LoopBound:
     """One SDK client and one concurrency semaphore per event loop.

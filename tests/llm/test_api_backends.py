@@ -263,3 +263,19 @@ async def test_aclose_is_idempotent_and_a_closed_backend_reopens_in_a_new_loop(k
     await backend.summarize_final(AnalysisResult("r1", "t"))
     await backend.aclose()
     await backend.aclose()
+
+
+def test_log_guard_scrubs_the_key_from_any_sdk_logger_record(caplog):
+    from redheart_core.llm.remote import guard_logs
+
+    caplog.set_level(logging.DEBUG)
+    remove = guard_logs(KEY)
+    try:
+        logging.getLogger("anthropic._base_client").debug("headers: %s", {"authorization": f"Bearer {KEY}"})
+        logging.getLogger("httpx2").debug("sent %s", KEY)
+    finally:
+        remove()
+    assert len(caplog.records) == 2
+    assert KEY not in caplog.text and "Bearer ***" in caplog.text
+    logging.getLogger("httpx2").debug("after %s", "removal")
+    assert "after removal" in caplog.text
