@@ -75,6 +75,23 @@ def meta_module_bytes(build: Callable[[], "torch.nn.Module"]) -> int:
     return module_bytes(module)
 
 
+def pretrained_bytes(path: str | Path, dtype: Any = None,
+                     auto_class: str = "AutoModelForCausalLM") -> int:
+    """The size a transformers model directory will have once loaded as ``dtype`` (default:
+    the dtype its config names), built from its ``config.json`` on the ``meta`` device."""
+    import torch
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+    cls = getattr(transformers, auto_class)
+    if dtype is None:
+        dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    kwargs = {"torch_dtype": dtype} if dtype is not None else {}
+    return meta_module_bytes(lambda: cls.from_config(config, **kwargs))
+
+
 def safetensors_bytes(paths: str | Path | Iterable[str | Path]) -> int:
     """Tensor bytes in ``.safetensors`` files (a file, a directory of them, or several), from
     their JSON headers alone."""
