@@ -183,9 +183,9 @@ class UnifiedMemoryManager:
         return self.gate.hold(name)
 
     async def _enter(self, phase: str) -> None:
-        if self._prefetch_task is not None:
-            await asyncio.shield(self._prefetch_task)
-            self._prefetch_task = None
+        task, self._prefetch_task = self._prefetch_task, None
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([task])  # its errors are logged by _prefetch itself
         await asyncio.to_thread(self._switch_to, phase)
         upcoming = self.gate.next_phase() or self._successor(phase)
         if self._strategy.prefetch and upcoming and upcoming != phase:
@@ -226,11 +226,22 @@ class UnifiedMemoryManager:
         for name in missing:
             entry = self._entries[name]
             if self.resident_bytes() + entry.footprint.bytes > self.budget.limit_bytes:
-                self._counters.spills += 1  # runs from host memory this phase
-                log.warning("memory: phase %r does not fit the budget; module %r runs on the "
-                            "CPU during it (see `redheart memory plan`)", phase, name)
+                self._spill(phase, name, "the phase's working set does not fit the budget "
+                            "(see `redheart memory plan`)")
                 continue
-            self._load(entry)
+            try:
+                self._load(entry)
+            except Exception as exc:
+                if not is_oom(exc):
+                    raise
+                self._relieve(phase)  # another process may hold the memory: make room, retry
+                try:
+                    self._load(entry)
+                except Exception as again:
+                    if not is_oom(again):
+                        raise
+                    self._spill(phase, name, f"the device is out of memory ({again})")
+                    continue
             loaded.append(entry)
         now = time.perf_counter()
         for name in targets:
@@ -240,6 +251,11 @@ class UnifiedMemoryManager:
                 entry.offload.wait()
         if loaded:
             self._counters.swap_seconds += time.perf_counter() - start
+
+    def _spill(self, phase: str | None, name: str, why: str) -> None:
+        """Leave ``name`` in host memory for this phase: it runs on the CPU, slower but whole."""
+        self._counters.spills += 1
+        log.warning("memory: module %r runs on the CPU during phase %r: %s", name, phase, why)
 
     def _load(self, entry: _Entry) -> None:
         self._counters.bytes_moved += entry.offload.load(self._side_stream())
@@ -291,6 +307,7 @@ class UnifiedMemoryManager:
             torch.cuda.empty_cache()
 
     def _prefetch(self, phase: str) -> None:
+        """Start loading ``phase``'s modules into free room; never evicts, never raises."""
         with self._lock:
             for name in self._targets(phase):
                 entry = self._entries[name]
@@ -299,7 +316,11 @@ class UnifiedMemoryManager:
                 if self.resident_bytes() + entry.footprint.bytes > self.budget.limit_bytes:
                     continue
                 start = time.perf_counter()
-                self._load(entry)
+                try:
+                    self._load(entry)
+                except Exception as exc:  # a prefetch is an optimisation: the entry will load
+                    log.warning("memory: prefetching %r for phase %r failed: %s", name, phase, exc)
+                    return
                 self._counters.swap_seconds += time.perf_counter() - start
                 self._counters.prefetches += 1
 

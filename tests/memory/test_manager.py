@@ -217,3 +217,45 @@ async def test_the_next_phase_is_prefetched_into_free_room(linear):
     async with umm.phase("circuit"):
         assert "circ" in umm.resident_names()
     assert umm.stats()["swaps_in"] == before and umm.stats()["prefetches"] >= 1
+
+
+def test_prefetching_managers_survive_one_event_loop_after_another(linear):
+    umm = swap_manager(64, prefetch=True)
+    umm.register("enc", linear(16), {"red_heart"})
+    umm.register("out", linear(16), {"llm"})
+
+    async def one_request():
+        async with umm.phase("red_heart"):
+            pass
+        async with umm.phase("llm"):
+            assert "out" in umm.resident_names()
+
+    for _ in range(3):  # as the sync analyze() does: a fresh loop per call
+        asyncio.run(one_request())
+    assert umm.gate.holders == 0
+
+
+async def test_a_module_that_cannot_be_loaded_runs_from_host_memory_for_the_phase(linear):
+    umm = swap_manager(64)
+    module = linear(16, seed=5)
+    x = torch.randn(2, 64)
+    expected = module(x)
+    umm.register("head", module, {"circuit"})
+    offload = umm._entries["head"].offload
+    real_load, failures = offload.load, []
+
+    def load_with_device_full(stream=None):
+        if len(failures) < 2:
+            failures.append(1)
+            raise torch.OutOfMemoryError("CUDA out of memory (another process)")
+        return real_load(stream)
+
+    offload.load = load_with_device_full
+    async with umm.phase("circuit"):
+        assert umm.resident_names() == [] and umm.device_of("head").type == "cpu"
+        assert torch.equal(module(x), expected)
+    assert umm.stats()["spills"] == 1
+    async with umm.phase("llm"):
+        pass
+    async with umm.phase("circuit"):  # the device has room again
+        assert umm.resident_names() == ["head"]
