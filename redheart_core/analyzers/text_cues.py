@@ -99,6 +99,24 @@ def count_prefix(text_tokens: list[str], cues: frozenset[str]) -> int:
                if t in cues or not t.isascii() and any(not c.isascii() and t.startswith(c) for c in cues))
 
 
+#: "my sister" speaks of the sister: a possessive before a role noun is not about the self
+_POSSESSIVES = frozenset("my our 내 제 나의 저의 우리".split())
+
+
+def level_counts(text_tokens: list[str]) -> dict[str, int]:
+    """Mentions of each level; a possessive followed by a person or group counts for that."""
+    counts = {level: 0 for level in LEVELS}
+    for i, token in enumerate(text_tokens):
+        following = text_tokens[i + 1] if i + 1 < len(text_tokens) else ""
+        if token in _POSSESSIVES and following and any(
+                count([following], LEVEL_CUES[lv]) for lv in ("other", "community")):
+            continue
+        for level in LEVELS:
+            if any(v in LEVEL_CUES[level] for v in _variants(token)):
+                counts[level] += 1
+    return counts
+
+
 def clauses(text: str) -> list[str]:
     """The text split into sentences and contrastive clauses ("..., but ...")."""
     parts = [p.strip(" ,;") for p in _CLAUSE_SPLIT.split(text)]
@@ -126,7 +144,7 @@ def read_cues(text: str) -> Cues:
         return float(1.0 - 0.5 ** (hits * scale * 1.5)) if hits else 0.0
 
     return Cues(
-        levels={level: count(toks, LEVEL_CUES[level]) for level in LEVELS},
+        levels=level_counts(toks),
         urgency=saturate(count_prefix(toks, URGENCY_CUES)),
         hedging=saturate(count_prefix(toks, HEDGE_CUES)),
         intensifiers=count(toks, INTENSIFIER_CUES) + text.count("!"),
