@@ -62,11 +62,37 @@ def test_missing_model_is_a_config_error_naming_the_key():
     assert info.value.key == "translation.options.model_path"
 
 
-def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
-    """With translation.when=auto only an English-only LLM needs English: the claude/openai
-    backends read Korean, so the pipeline never calls the translator."""
-    from redheart_core.llm.none_backend import NoneBackend
+async def test_english_only_local_model_gets_korean_text_translated(tiny_marian, tiny_llama):
+    from redheart_core import Pipeline
 
-    runtime = runtime_for(tiny_marian)
-    assert runtime.llm.english_only is False and isinstance(runtime.llm, NoneBackend)
-    assert not runtime.translator.loaded
+    cfg = load_config(overrides=[
+        "llm.backend=local", f"llm.options.model_path={tiny_llama}", "llm.options.english_only=true",
+        "llm.options.max_new_tokens=4", "translation.translator=marian",
+        f"translation.options.model_path={tiny_marian}", "translation.options.max_length=16",
+        "analyzers=[emotion]"])
+    async with Pipeline.from_config(cfg) as pipe:
+        korean = await pipe.analyze(KOREAN[0])
+        english = await pipe.analyze("My friend asked me to lie.")
+        translator = pipe.runtime.translator
+    assert korean.language == "ko" and korean.translated_text is not None
+    assert korean.translated_text == translator.translate_batch([KOREAN[0]])[0]
+    assert english.language == "en" and english.translated_text is None
+    assert ("llm_initial", "LLMOutputError") in [(e.stage, e.type) for e in korean.errors]
+    assert korean.emotion is not None
+
+
+async def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
+    """translation.when=auto translates only for an English-only LLM; Claude reads Korean."""
+    from redheart_core import Pipeline
+    from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin
+
+    with AnthropicStandin(AnthropicStandin.analyst(SAMPLE_READING, "Summary.")) as server:
+        cfg = load_config(overrides=[
+            "llm.backend=claude", f"llm.options.base_url={server.base_url}", "llm.options.api_key=k",
+            "translation.translator=marian", f"translation.options.model_path={tiny_marian}",
+            "analyzers=[emotion]"])
+        async with Pipeline.from_config(cfg) as pipe:
+            result = await pipe.analyze(KOREAN[0])
+            translator = pipe.runtime.translator
+    assert result.ok and result.language == "ko" and result.translated_text is None
+    assert translator is not None and not translator.loaded
