@@ -77,6 +77,20 @@ async def test_malformed_readings_leave_an_llm_initial_error_and_the_analyzers_o
     assert result.llm.initial is None
     assert result.emotion is not None and result.bentham is not None and result.circuit is not None
     assert result.llm.summary == SUMMARY
+    readings = [r for r in server.posts if r.json.get("tools") or r.json.get("response_format")]
+    assert len(readings) == 2  # the reading and its one repair; no pipeline retry on top
+
+
+async def test_http_failure_after_the_sdk_retries_is_recorded_once(backend_name):
+    server_cls, _, overloaded = SERVERS[backend_name]
+    with server_cls(server_cls.error(overloaded, "overloaded", retry_after_ms="1")) as server:
+        async with Pipeline.from_config(load_config(overrides=overrides(backend_name, server))) as pipe:
+            result = await pipe.analyze(TEXT)
+    assert [(e.stage, e.type) for e in result.errors] == [("llm_initial", "LLMRequestError"),
+                                                          ("llm_final", "LLMRequestError")]
+    assert f"HTTP {overloaded}" in result.errors[0].message and "after 3 retries" in result.errors[0].message
+    assert len(server.posts) == 2 * 4  # each call: one attempt and the SDK's 3 retries
+    assert result.emotion is not None
 
 
 async def test_streamed_summary_tokens_arrive_before_the_result_and_add_up_to_it(backend_name):
