@@ -1,8 +1,9 @@
 """Micro-batching: gather items from concurrent requests into one call.
 
 A batch is sent when it holds ``batch_size`` items, when ``wait_s`` has passed since its first
-item arrived, or at once when no other request could still join it (``could_join()`` returns
-0), so a lone request never waits for company that is not coming. A request cancelled while its
+item arrived, or as soon as no other request could still join it (``could_join()`` returns 0;
+checked again after the tasks already ready to run had their turn), so a lone request never
+waits for company that is not coming. A request cancelled while its
 item waits is taken out of the batch; one cancelled while its batch runs just drops the answer.
 """
 
@@ -25,6 +26,7 @@ class MicroBatcher(Generic[T, R]):
         self.batches_run = 0
         self._pending: list[tuple[T, asyncio.Future]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._soon: asyncio.Handle | None = None
         self._running: set[asyncio.Task] = set()
 
     @property
@@ -36,18 +38,20 @@ class MicroBatcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         entry = (item, loop.create_future())
         self._pending.append(entry)
-        if len(self._pending) >= self.batch_size or self.could_join() <= 0:
+        if len(self._pending) >= self.batch_size:
             self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.wait_s, self._flush)
+        else:
+            if self._timer is None:
+                self._timer = loop.call_later(self.wait_s, self._flush)
+            if self.could_join() <= 0 and self._soon is None:
+                self._soon = loop.call_soon(self._flush_if_alone)
         try:
             return await entry[1]
         except asyncio.CancelledError:
             if entry in self._pending:
                 self._pending.remove(entry)
-                if not self._pending and self._timer is not None:
-                    self._timer.cancel()
-                    self._timer = None
+                if not self._pending:
+                    self._cancel_handles()
             raise
 
     def nudge(self) -> None:
@@ -55,10 +59,19 @@ class MicroBatcher(Generic[T, R]):
         if self._pending and self.could_join() <= 0:
             self._flush()
 
+    def _flush_if_alone(self) -> None:
+        self._soon = None
+        if self._pending and self.could_join() <= 0:
+            self._flush()
+
+    def _cancel_handles(self) -> None:
+        for handle in (self._timer, self._soon):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._soon = None
+
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_handles()
         while self._pending:
             batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size:]
             task = asyncio.get_running_loop().create_task(self._run(batch))

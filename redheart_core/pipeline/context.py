@@ -20,7 +20,7 @@ class RequestContext:
     request: TaskMessage
     result: AnalysisResult
     emit: Callable[[Event], None]
-    #: the stages this request runs, fixed when it is admitted (the routing table may change)
+    #: the stages this request runs, fixed when it is submitted (the routing table may change)
     route: tuple["StageHandler", ...] = ()
     #: index in ``route`` of the stage the request is in (-1: not started)
     position: int = -1

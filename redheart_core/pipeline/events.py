@@ -43,14 +43,17 @@ class StageFinished:
 
 @dataclass(frozen=True)
 class Partial:
-    """One analyzer's output (``key`` = its name) or the LLM's reading (``llm.initial``)."""
+    """One analyzer's output (``key`` = its name; ``value`` the dict it returned) or the LLM's
+    reading (``key`` = ``llm.initial``; ``value`` the :class:`InitialAnalysis`, turned into a
+    dict by ``to_dict`` only when someone asks for the JSON form)."""
 
     key: str
     value: Any
     type: ClassVar[str] = "partial"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "key": self.key, "value": self.value}
+        value = self.value.to_dict() if hasattr(self.value, "to_dict") else self.value
+        return {"type": self.type, "key": self.key, "value": value}
 
 
 @dataclass(frozen=True)

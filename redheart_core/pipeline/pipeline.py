@@ -89,6 +89,7 @@ class Pipeline:
         cfg = rt.config
         register_secrets(cfg)
         self.llm = rt.llm
+        self._backend_name = str(cfg.llm.backend)
         analyzers = rt.analyzers
         self.memory = rt.memory if hasattr(type(rt), "memory") else NullMemory()
         embedder = rt.embedder if analyzers and hasattr(type(rt), "embedder") else None
@@ -107,7 +108,7 @@ class Pipeline:
                          memory=self.memory, could_join=lambda: self._could_join("prepare"),
                          **batching),
             LLMInitialStage(self.llm),
-            *(AnalyzerStage(stage, by_stage[stage], embedder=embedder,
+            *(AnalyzerStage(stage, by_stage[stage], embedder=embedder, memory=self.memory,
                             could_join=lambda stage=stage: self._could_join(stage), **batching)
               for stage in ("red_heart", "circuit")),
             LLMFinalStage(self.llm),
@@ -186,10 +187,11 @@ class Pipeline:
     async def _drive(self, request: TaskMessage, emit: Any) -> None:
         started = time.perf_counter()
         result = AnalysisResult(request_id=request.request_id, text=request.text,
-                                llm=LLMPart(backend=self.runtime.config.llm.backend, model=self.llm.model))
-        ctx = RequestContext(request=request, result=result, emit=emit)
+                                llm=LLMPart(backend=self._backend_name, model=self.llm.model))
+        ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
         task = asyncio.current_task()
         self._tasks.add(task)
+        self._active[id(ctx)] = ctx
         self._notify("redheart_request_started", request=request)
         swaps_before = self._swaps()
         try:
@@ -207,6 +209,12 @@ class Pipeline:
             status = "complete" if result.ok else "failed"
         finally:
             self._tasks.discard(task)
+            del self._active[id(ctx)]
+            ctx.position = len(ctx.route)
+            for handler in ctx.route:
+                batcher = getattr(handler, "batcher", None)
+                if batcher is not None:
+                    batcher.nudge()
         result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
         result.memory = self._memory_part(swaps_before)
         result.provenance = Provenance(config_hash=self.runtime.config_hash,
@@ -221,9 +229,6 @@ class Pipeline:
         emit(Result(result))
 
     async def _run_stages(self, ctx: RequestContext) -> None:
-        ctx.route = self.router.route()
-        key = id(ctx)
-        self._active[key] = ctx
         self.state.in_flight += 1
         try:
             for index, handler in enumerate(ctx.route):
@@ -232,13 +237,7 @@ class Pipeline:
                 if ctx.stop:
                     break
         finally:
-            ctx.position = len(ctx.route)
             self.state.in_flight -= 1
-            del self._active[key]
-            for handler in ctx.route:
-                batcher = getattr(handler, "batcher", None)
-                if batcher is not None:
-                    batcher.nudge()
 
     async def _run_stage(self, ctx: RequestContext, handler: StageHandler) -> None:
         name = handler.name
@@ -320,13 +319,24 @@ class Pipeline:
         return self.memory.phase(name) if name else contextlib.nullcontext()
 
     def _could_join(self, stage: str) -> int:
-        """How many requests in flight could still add an item to ``stage``'s micro-batch."""
-        count = 0
+        """How many requests could still add an item to ``stage``'s micro-batch soon: those in
+        flight before it, and those waiting for admission as far as slots can free up for them
+        (free slots and slots of requests past the stage; not those of the batch's own)."""
+        upstream = downstream = not_started = 0
         for ctx in self._active.values():
             index = ctx.stage_index(stage)
-            if index >= 0 and (ctx.position < index or (ctx.position == index and ctx.batching != stage)):
-                count += 1
-        return count
+            if index < 0:
+                continue
+            if ctx.position < 0:
+                not_started += 1
+            elif ctx.position < index or (ctx.position == index and ctx.batching != stage):
+                upstream += 1
+            elif ctx.position > index:
+                downstream += 1
+        waiting = min(not_started, self.queue.depth)
+        admitted = not_started - waiting  # granted a slot, not yet running
+        free = max(0, self.queue.concurrency - self.queue.in_flight)
+        return upstream + admitted + min(waiting, downstream + free)
 
     def _swaps(self) -> int:
         if not self._memory_stats:

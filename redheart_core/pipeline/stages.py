@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import unicodedata
+import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 from ..errors import ConfigError, StageFailure
@@ -101,22 +101,21 @@ class Router:
 # ---------------------------------------------------------------------------- prepare
 
 
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def detect_language(text: str) -> str:
     """``"ko"`` when Hangul makes up at least 30 % of the letters, else ``"en"``."""
-    letters = hangul = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            if unicodedata.name(ch, "").startswith("HANGUL"):
-                hangul += 1
-    return "ko" if letters and hangul / letters >= HANGUL_RATIO_KO else "en"
+    letters = len(_LETTER.findall(text))
+    return "ko" if letters and len(_HANGUL.findall(text)) / letters >= HANGUL_RATIO_KO else "en"
 
 
 class PrepareStage(StageHandler):
     """Validate, detect the language, translate when a consumer needs English.
 
-    Translation runs micro-batched on the device worker, inside the ``llm`` memory phase (the
-    next stage's), so a local model set-up does not swap twice.
+    Translation runs micro-batched on the device worker; each batch holds the ``llm`` memory
+    phase (the next stage's), so a local model set-up does not swap twice.
     """
 
     name = "prepare"
@@ -136,7 +135,8 @@ class PrepareStage(StageHandler):
             self._workers = workers
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
-        translated = await self._workers.run(self.translator.translate_batch, texts)
+        async with self.memory.phase("llm"):
+            translated = await self._workers.run(self.translator.translate_batch, texts)
         if len(translated) != len(texts):
             raise StageFailure(f"the translator returned {len(translated)} texts for {len(texts)}",
                                "TranslationError")
@@ -155,16 +155,14 @@ class PrepareStage(StageHandler):
                                "InvalidInput")
         result.language = detect_language(result.text)
         if self._wants_translation(result.language):
+            ctx.batching = self.name
             try:
-                async with self.memory.phase("llm"):
-                    ctx.batching = self.name
-                    try:
-                        result.translated_text = await self.batcher.submit(result.text)
-                    finally:
-                        ctx.batching = None
+                result.translated_text = await self.batcher.submit(result.text)
             except Exception as exc:
                 result.add_error(self.name, f"translation failed, going on with the original "
                                  f"text: {exc}", getattr(exc, "type_name", None) or type(exc).__name__)
+            finally:
+                ctx.batching = None
         if result.language == "ko" and result.translated_text is None:
             if self.llm_english_only:
                 result.notes.append("the LLM backend reads English only and the Korean text was "
@@ -217,7 +215,7 @@ class LLMInitialStage(StageHandler):
                                f"{type(initial).__name__} instead of an InitialAnalysis",
                                "LLMOutputError")
         ctx.result.llm.initial = initial
-        ctx.emit(Partial("llm.initial", initial.to_dict()))
+        ctx.emit(Partial("llm.initial", initial))
 
 
 class LLMFinalStage(StageHandler):
@@ -270,19 +268,21 @@ def analyzer_stage(analyzer: Any, registration: Any) -> str:
 class AnalyzerStage(StageHandler):
     """Run a stage's analyzers, micro-batched across concurrent requests.
 
-    Per batch: embed the texts that have no vector yet (once, through the shared embedder),
-    then call each analyzer's ``analyze_batch`` once, in dependency order, on the device worker.
+    Per batch, inside the stage's memory phase (held by the batch, not by each waiting request,
+    so gathering a batch never holds a phase): embed the texts that have no vector yet (once,
+    through the shared embedder), then call each analyzer's ``analyze_batch`` once, in
+    dependency order, on the device worker.
     An analyzer that raises or answers with the wrong shape fails for that batch's items only;
     its dependents are skipped with an error naming it, the others go on.
     """
 
-    def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any,
+    def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
                  workers: "DeviceWorkers", batch_size: int, wait_s: float,
                  could_join: Any = lambda: 1):
         self.name = name
         self.analyzers = list(analyzers)
-        self.phase = name if self.analyzers else None
         self.embedder = embedder
+        self.memory = memory
         self.workers = workers
         self.batcher: MicroBatcher[RequestContext, None] = MicroBatcher(
             self._run_batch, batch_size=batch_size, wait_s=wait_s, could_join=could_join)
@@ -297,11 +297,12 @@ class AnalyzerStage(StageHandler):
             ctx.batching = None
 
     async def _run_batch(self, ctxs: list["RequestContext"]) -> list[None]:
-        await self._embed([c for c in ctxs if c.embedding is None and c.embedding_error is None])
-        for analyzer in self.analyzers:
-            live = [c for c in ctxs if self._can_run(c, analyzer)]
-            if live:
-                await self._run_analyzer(analyzer, live)
+        async with self.memory.phase(self.name):
+            await self._embed([c for c in ctxs if c.embedding is None and c.embedding_error is None])
+            for analyzer in self.analyzers:
+                live = [c for c in ctxs if self._can_run(c, analyzer)]
+                if live:
+                    await self._run_analyzer(analyzer, live)
         return [None] * len(ctxs)
 
     async def _embed(self, ctxs: list["RequestContext"]) -> None:
@@ -357,7 +358,7 @@ class AnalyzerStage(StageHandler):
             except (ValueError, TypeError) as exc:
                 self._fail(c, name, f"analyzer {name!r} returned an invalid output: {exc}", "InvalidOutput")
                 continue
-            c.emit(Partial(name, c.result.analyzer_output(name)))
+            c.emit(Partial(name, output))
 
     def _fail(self, ctx: "RequestContext", analyzer: str, message: str, type_name: str) -> None:
         ctx.failed_analyzers.add(analyzer)
