@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import collections
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -51,6 +53,28 @@ def test_rerun_after_interruption_answers_every_id_exactly_once(resumed_run, bat
         assert set(line) == {"id", "result"}, line.get("error")
         assert line["result"]["request_id"] == line["id"]
         assert line["result"]["emotion"]["primary"]
+
+
+def test_a_killed_batch_resumes_with_every_id_once(tmp_path, offline_config, batch_inputs):
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs)
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redheart_core", "batch", str(inputs), "--out", str(out),
+         "--batch-size", "1", "--config", str(offline_config), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= 1:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    answered_before_kill = out.read_bytes().count(b"\n")
+    assert 1 <= answered_before_kill < 15, "the batch was not interrupted mid-way"
+    rerun = run_batch_cli(str(inputs), "--out", str(out), "--config", str(offline_config))
+    assert rerun.exit_code == 0, rerun.output
+    counts = collections.Counter(line["id"] for line in read_jsonl(out))
+    assert len(counts) == 15 and set(counts.values()) == {1}
 
 
 def test_a_finished_batch_is_not_redone(resumed_run, offline_config):
