@@ -13,9 +13,12 @@ import contextlib
 import contextvars
 import logging
 import os
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterator, Optional
 
 from ..errors import ConfigError
+from .backend import LLMBackend
+from .errors import LLMRequestError
 
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
                                                                              default=None)
@@ -111,3 +114,88 @@ class LoopBound:
         for loop, client, _ in entries:
             if loop is current:
                 await client.close()
+
+
+@dataclass
+class RemoteOptions:
+    """Options every HTTP API backend takes; a plugin subclasses it to set ``model``'s default
+    and add its own."""
+
+    model: str = ""
+    #: caps each call's output tokens; None: the reading's own budget (2048 reading, 1024 summary)
+    max_tokens: Optional[int] = None
+    #: None: the backend's default (see its docs)
+    temperature: Optional[float] = None
+    #: per HTTP attempt
+    timeout_s: float = 60.0
+    #: the SDK's own retries on 408/409/429/5xx, honouring retry-after
+    max_retries: int = 2
+    base_url: Optional[str] = None
+    #: default: the backend's environment variable (ANTHROPIC_API_KEY, OPENAI_API_KEY)
+    api_key: Optional[str] = None
+    #: calls in flight at once from this process
+    max_concurrency: int = 8
+
+
+class RemoteBackend(LLMBackend):
+    """Shared set-up of the API backends: checked options, the key, a log guard for it, one SDK
+    client per event loop behind a concurrency limit, and error messages without secrets.
+
+    A subclass sets ``vendor``, ``env_var`` and ``api_name`` and implements ``_make_client``,
+    ``complete`` and ``stream_complete``.
+    """
+
+    vendor: ClassVar[str] = "?"
+    env_var: ClassVar[str] = "?"
+    api_name: ClassVar[str] = "the API"
+    #: whether a key placeholder is worth suggesting (servers that need no key)
+    placeholder_hint: ClassVar[bool] = False
+
+    def __init__(self, options: Any):
+        for key, least in (("max_concurrency", 1), ("max_retries", 0)):
+            if getattr(options, key) < least:
+                raise ConfigError(f"llm.options.{key}", f"must be at least {least}, got {getattr(options, key)}")
+        if options.timeout_s <= 0:
+            raise ConfigError("llm.options.timeout_s", f"must be positive, got {options.timeout_s}")
+        if not options.model:
+            raise ConfigError("llm.options.model", "must name a model")
+        self.options = options
+        self.model = options.model
+        self._key = resolve_api_key(options.api_key, self.env_var, self.vendor,
+                                    placeholder_hint=self.placeholder_hint)
+        self._unguard = guard_logs(self._key)
+        self._clients = LoopBound(self._make_client, options.max_concurrency)
+
+    def _make_client(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must build its SDK client")
+
+    def _max_tokens(self, requested: int) -> int:
+        return min(requested, self.options.max_tokens) if self.options.max_tokens else requested
+
+    def request_error(self, exc: Exception, attempt_count: int, *, timeout: bool = False,
+                      connection: bool = False) -> LLMRequestError:
+        """An :class:`LLMRequestError` naming the backend, where, the status and the retries."""
+        return LLMRequestError(self._error_text(exc, attempt_count, timeout, connection)
+                               .replace(self._key, "***"))
+
+    def _error_text(self, exc: Exception, attempt_count: int, timeout: bool, connection: bool) -> str:
+        where = self.options.base_url or self.api_name
+        retries = f" after {attempt_count - 1} retries" if attempt_count > 1 else ""
+        if timeout:
+            return f"{self.vendor}: no answer from {where} within {self.options.timeout_s}s{retries}"
+        if connection:
+            return f"{self.vendor}: could not connect to {where}{retries}"
+        status = getattr(exc, "status_code", None)
+        body = getattr(exc, "body", None)
+        error = body.get("error", body) if isinstance(body, dict) else None
+        detail = error.get("message") if isinstance(error, dict) else None
+        detail = detail or getattr(exc, "message", None) or type(exc).__name__
+        if status == 401:
+            return f"{self.vendor}: {where} rejected the key (HTTP 401); check {self.env_var}"
+        if status is None:
+            return f"{self.vendor}: {type(exc).__name__}: {detail}"
+        return f"{self.vendor}: HTTP {status} from {where}{retries}: {detail}"
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+        self._unguard()

@@ -9,37 +9,30 @@ from typing import Any, AsyncIterator
 import openai
 
 from redheart_core.errors import ConfigError
-from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
-from redheart_core.llm.errors import LLMRequestError
-from redheart_core.llm.remote import LoopBound, attempts, count_attempt, guard_logs, resolve_api_key
+from redheart_core.llm.backend import LLMRequest, LLMResponse
+from redheart_core.llm.remote import RemoteBackend, attempts, count_attempt
 from redheart_core.llm.usage import record_usage
 
-ENV_VAR = "OPENAI_API_KEY"
 #: structured-output modes, strongest first; ``auto`` walks down on a 400 from the server
 MODES = ("json_schema", "json_object", "prompt")
 
 log = logging.getLogger(__name__)
 
 
-class OpenAIBackend(LLMBackend):
+class OpenAIBackend(RemoteBackend):
     """Chat Completions. Structured output through ``response_format`` json_schema (strict),
     falling back to JSON mode and then to the prompt alone for servers that reject it."""
+
+    vendor = "openai"
+    env_var = "OPENAI_API_KEY"
+    api_name = "the OpenAI API"
+    placeholder_hint = True
 
     def __init__(self, options: Any):
         if options.structured_output not in ("auto", *MODES):
             raise ConfigError("llm.options.structured_output",
                               f"unknown mode {options.structured_output!r}", choices=("auto", *MODES))
-        if options.max_concurrency < 1:
-            raise ConfigError("llm.options.max_concurrency", f"must be at least 1, got {options.max_concurrency}")
-        if options.max_retries < 0:
-            raise ConfigError("llm.options.max_retries", f"must not be negative, got {options.max_retries}")
-        if options.timeout_s <= 0:
-            raise ConfigError("llm.options.timeout_s", f"must be positive, got {options.timeout_s}")
-        self.options = options
-        self.model = options.model
-        self._key = resolve_api_key(options.api_key, ENV_VAR, "openai", placeholder_hint=True)
-        self._unguard = guard_logs(self._key)
-        self._clients = LoopBound(self._make_client, options.max_concurrency)
+        super().__init__(options)
         self._mode = MODES[0] if options.structured_output == "auto" else options.structured_output
 
     def _make_client(self) -> openai.AsyncOpenAI:
@@ -48,9 +41,13 @@ class OpenAIBackend(LLMBackend):
                                   base_url=self.options.base_url, timeout=self.options.timeout_s,
                                   max_retries=self.options.max_retries, http_client=http)
 
+    def _error(self, exc: openai.APIError, attempt_count: int) -> Exception:
+        return self.request_error(exc, attempt_count, timeout=isinstance(exc, openai.APITimeoutError),
+                                  connection=isinstance(exc, openai.APIConnectionError))
+
     def _params(self, request: LLMRequest, mode: str) -> dict[str, Any]:
         opts = self.options
-        limit = min(request.max_tokens, opts.max_tokens) if opts.max_tokens else request.max_tokens
+        limit = self._max_tokens(request.max_tokens)
         params: dict[str, Any] = {
             "model": opts.model,
             "messages": [{"role": "system", "content": request.system},
@@ -77,9 +74,9 @@ class OpenAIBackend(LLMBackend):
                         break
                     except openai.BadRequestError as exc:
                         if not self._step_down(request, mode, exc):
-                            raise self._request_error(exc, counter[0]) from None
+                            raise self._error(exc, counter[0]) from None
                     except openai.APIError as exc:
-                        raise self._request_error(exc, counter[0]) from None
+                        raise self._error(exc, counter[0]) from None
                     finally:
                         retries = max(0, counter[0] - 1)
                         self.retries_total += retries
@@ -118,7 +115,7 @@ class OpenAIBackend(LLMBackend):
                 try:
                     stream = await client.chat.completions.create(**params)
                 except openai.APIError as exc:
-                    raise self._request_error(exc, counter[0]) from None
+                    raise self._error(exc, counter[0]) from None
                 finally:
                     self.retries_total += max(0, counter[0] - 1)
             stack.push_async_callback(stream.close)
@@ -130,28 +127,8 @@ class OpenAIBackend(LLMBackend):
                         if text:
                             yield text
             except openai.APIError as exc:
-                raise self._request_error(exc, 1) from None
+                raise self._error(exc, 1) from None
         record_usage(usage)
-
-    def _request_error(self, exc: openai.APIError, attempt_count: int) -> LLMRequestError:
-        where = self.options.base_url or "the OpenAI API"
-        retries = f" after {attempt_count - 1} retries" if attempt_count > 1 else ""
-        if isinstance(exc, openai.APITimeoutError):
-            return LLMRequestError(f"openai: no answer from {where} within {self.options.timeout_s}s{retries}")
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMRequestError(f"openai: could not connect to {where}{retries}")
-        status = getattr(exc, "status_code", None)
-        body = getattr(exc, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None
-        if status == 401:
-            return LLMRequestError(f"openai: the server rejected the key (HTTP 401); check {ENV_VAR}")
-        if status is None:
-            return LLMRequestError(f"openai: {type(exc).__name__}: {detail or exc.message}")
-        return LLMRequestError(f"openai: HTTP {status} from {where}{retries}: {detail or exc.message}")
-
-    async def aclose(self) -> None:
-        await self._clients.aclose()
-        self._unguard()
 
 
 def _usage(usage: Any) -> dict[str, int] | None:

@@ -183,6 +183,10 @@ async def test_key_never_appears_in_logs_or_errors(kit, serve, caplog):
         await backend.summarize_final(AnalysisResult("r1", "text"))
     await backend.aclose()
     assert KEY not in str(info.value) and kit.env_var in str(info.value)
+    server.script(kit.server_cls.error(400, f"unsupported request from key {KEY}"))
+    with pytest.raises(LLMRequestError) as info:
+        await backend.summarize_final(AnalysisResult("r1", "text"))
+    assert KEY not in str(info.value) and "from key ***" in str(info.value)
     debug_lines = [r for r in caplog.records if r.levelno == logging.DEBUG]
     assert len(debug_lines) > 5  # the SDK did log its requests at DEBUG
     assert KEY not in caplog.text
