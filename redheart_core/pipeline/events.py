@@ -41,19 +41,31 @@ class StageFinished:
         return data
 
 
-@dataclass(frozen=True)
 class Partial:
-    """One analyzer's output (``key`` = its name; ``value`` the dict it returned) or the LLM's
-    reading (``key`` = ``llm.initial``; ``value`` the :class:`InitialAnalysis`, turned into a
-    dict by ``to_dict`` only when someone asks for the JSON form)."""
+    """One analyzer's output (``key`` = its name) or the LLM's reading (``key`` = ``llm.initial``).
 
-    key: str
-    value: Any
+    ``value`` is a plain dict. A typed part handed in (the :class:`InitialAnalysis`) is turned
+    into one only when first read, so a reader that skips partials (``analyze()``) pays nothing.
+    """
+
+    __slots__ = ("key", "_value")
     type: ClassVar[str] = "partial"
 
+    def __init__(self, key: str, value: Any):
+        self.key = key
+        self._value = value
+
+    @property
+    def value(self) -> Any:
+        if hasattr(self._value, "to_dict"):
+            self._value = self._value.to_dict()
+        return self._value
+
     def to_dict(self) -> dict[str, Any]:
-        value = self.value.to_dict() if hasattr(self.value, "to_dict") else self.value
-        return {"type": self.type, "key": self.key, "value": value}
+        return {"type": self.type, "key": self.key, "value": self.value}
+
+    def __repr__(self) -> str:
+        return f"Partial(key={self.key!r}, value={self.value!r})"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ async def test_events_come_in_stage_pairs_with_partials_and_tokens_before_one_re
     assert stage_events == [(kind, stage) for stage in STAGES for kind in ("StageStarted", "StageFinished")]
     tokens = [e.text for e in events if isinstance(e, Token)]
     assert tokens == CHUNKS and "".join(tokens) == result.llm.summary
-    partials = {e.key: e.to_dict()["value"] for e in events if isinstance(e, Partial)}
+    partials = {e.key: e.value for e in events if isinstance(e, Partial)}
     assert list(partials) == ["llm.initial", "pt_length", "pt_reader", "pt_circuit"]
     assert partials["pt_length"] == result.extras["pt_length"]
     assert partials["llm.initial"] == result.llm.initial.to_dict()
