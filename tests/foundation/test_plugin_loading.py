@@ -107,7 +107,7 @@ def test_installed_analyzer_runs_and_lands_in_extras(run_cli):
                   "Should I report my colleague's mistake to management?", load="redheart-wordcount")
     assert res.code == 0, res.err
     result = res.json()
-    assert result["extras"]["wordcount"] == {"words": 4}
+    assert result["extras"]["wordcount"] == {"words": 5}
     assert result["provenance"]["plugins"]["redheart_wordcount"] == "1.2.3"
 
 
