@@ -154,10 +154,28 @@ ANALYZERS = {
 }
 
 
+class WordTranslator:
+    """Korean to English word by word from a small table; records its batches."""
+
+    source, target = "ko", "en"
+    TABLE = {"친구가": "a friend", "거짓말을": "a lie", "했다.": "told."}
+
+    def __init__(self, plugin: "PipelineTestPlugin", fail: bool = False):
+        self.plugin = plugin
+        self.fail = fail
+
+    def translate_batch(self, texts: list[str]) -> list[str]:
+        self.plugin.translated_batches.append(list(texts))
+        if self.fail:
+            raise OSError("translation model files are missing")
+        return [" ".join(self.TABLE.get(w, w) for w in t.split()) for t in texts]
+
+
 class PipelineTestPlugin:
     def __init__(self) -> None:
         self.backends: list[ScriptedBackend] = []
         self.analyzer_calls: list[AnalyzerCall] = []
+        self.translated_batches: list[list[str]] = []
 
     @property
     def backend(self) -> ScriptedBackend:
@@ -172,6 +190,11 @@ class PipelineTestPlugin:
             raise ConfigError("llm.options.api_key", "no API key; set PT_API_KEY")
 
         register("keyless", keyless, description="pipeline tests: always a missing key")
+
+    @hookimpl
+    def redheart_register_translators(self, register):
+        register("pt_words", lambda options: WordTranslator(self), description="pipeline tests")
+        register("pt_broken", lambda options: WordTranslator(self, fail=True), description="pipeline tests")
 
     @hookimpl
     def redheart_register_analyzers(self, register):
