@@ -140,17 +140,6 @@ class AnalyzerConformance(PluginConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def runtime(cls, registry: PluginRegistry, registration: Registration,
-                plugin_options: dict[str, Any]) -> Runtime:
-        try:
-            cfg = cls.make_config(registration, plugin_options)
-            return Runtime(cfg, registry)
-        except ConfigError as exc:
-            pytest.fail(f"a config naming {registration.label} does not validate: {exc}",
-                        pytrace=False)
-
-    @pytest.fixture(scope="class")
-    @classmethod
     def analyzer(cls, runtime: Runtime) -> Any:
         built = dict(zip(runtime.analyzer_names, runtime.analyzers))
         return built[cls.plugin_name]

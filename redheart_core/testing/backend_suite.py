@@ -23,7 +23,7 @@ import pytest
 
 from ..errors import ConfigError, StageFailure
 from ..llm.backend import LLMBackend, LLMRequest, LLMResponse, Message
-from ..plugins import PluginRegistry, Registration
+from ..plugins import Registration
 from ..runtime import Runtime
 from ..schema import EMOTIONS, SCENARIO_TYPES, AnalysisResult, InitialAnalysis
 from .analyzer_suite import SITUATIONS, UNICODE_SITUATION
@@ -42,16 +42,6 @@ class LLMBackendConformance(PluginConformance):
     @classmethod
     def config_patch(cls, registration: Registration, plugin_options: dict[str, Any]) -> dict[str, Any]:
         return {"llm": {"backend": cls.plugin_name, "options": plugin_options}, "analyzers": []}
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def runtime(cls, registry: PluginRegistry, registration: Registration,
-                plugin_options: dict[str, Any]) -> Runtime:
-        try:
-            return Runtime(cls.make_config(registration, plugin_options), registry)
-        except ConfigError as exc:
-            pytest.fail(f"a config naming {registration.label} does not validate: {exc}",
-                        pytrace=False)
 
     @pytest.fixture
     def with_backend(self, runtime: Runtime, registration: Registration) -> Callable[[Body], Any]:
@@ -118,9 +108,16 @@ class LLMBackendConformance(PluginConformance):
 
     def test_initial_reading_is_valid_or_a_typed_error(self, with_backend,
                                                        registration: Registration) -> None:
+        self.check_initial_reading(with_backend, registration, SITUATIONS[0])
+
+    def test_initial_reading_of_unicode_text(self, with_backend, registration: Registration) -> None:
+        self.check_initial_reading(with_backend, registration, UNICODE_SITUATION)
+
+    @staticmethod
+    def check_initial_reading(with_backend, registration: Registration, text: str) -> None:
         async def body(backend: LLMBackend) -> Any:
             try:
-                return await backend.analyze_initial(SITUATIONS[0])
+                return await backend.analyze_initial(text)
             except StageFailure as exc:
                 return exc
 
@@ -130,17 +127,6 @@ class LLMBackendConformance(PluginConformance):
                 "analyze_initial raised a StageFailure without a type name or message")
             return
         check_reading(outcome, registration)
-
-    def test_initial_reading_of_unicode_text(self, with_backend, registration: Registration) -> None:
-        async def body(backend: LLMBackend) -> Any:
-            try:
-                return await backend.analyze_initial(UNICODE_SITUATION)
-            except StageFailure as exc:
-                return exc
-
-        outcome = with_backend(body)
-        if not isinstance(outcome, StageFailure):
-            check_reading(outcome, registration)
 
     def test_summary_is_a_string(self, with_backend) -> None:
         result = AnalysisResult(request_id="kit-0", text=SITUATIONS[0])

@@ -21,11 +21,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ..errors import ConfigError
 from ..memory.budget import GIB, Budget
 from ..memory.footprint import ModuleFootprint
 from ..memory.strategies import CANONICAL_PHASES, working_set
-from ..plugins import PluginRegistry, Registration
+from ..plugins import Registration
 from ..runtime import Runtime
 from .plugin_suite import PluginConformance
 
@@ -65,16 +64,6 @@ class MemoryStrategyConformance(PluginConformance):
     def config_patch(cls, registration: Registration, plugin_options: dict[str, Any]) -> dict[str, Any]:
         return {"memory": {"strategy": cls.plugin_name, "options": plugin_options},
                 "analyzers": [], "llm": {"backend": "none"}}
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def runtime(cls, registry: PluginRegistry, registration: Registration,
-                plugin_options: dict[str, Any]) -> Runtime:
-        try:
-            return Runtime(cls.make_config(registration, plugin_options), registry)
-        except ConfigError as exc:
-            pytest.fail(f"a config naming {registration.label} does not validate: {exc}",
-                        pytrace=False)
 
     @pytest.fixture(scope="class")
     @classmethod

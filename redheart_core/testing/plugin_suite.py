@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from ..config import RedheartConfig, validate_options
 from ..errors import ConfigError
 from ..plugins import KINDS, PluginRegistry, Registration, get_registry
+from ..runtime import Runtime
 
 #: modules that must not be imported when plugins register (``redheart --help`` stays fast)
 HEAVY_MODULES = ("torch", "transformers", "sentence_transformers", "numpy", "anthropic", "openai")
@@ -128,6 +129,17 @@ class PluginConformance:
     def plugin_options(cls) -> dict[str, Any]:
         """The options the suite configures; override (class-scoped) to compute them."""
         return dict(cls.options)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def runtime(cls, registry: PluginRegistry, registration: Registration,
+                plugin_options: dict[str, Any]) -> Runtime:
+        """A runtime for the config a user would write to select this plugin."""
+        try:
+            return Runtime(cls.make_config(registration, plugin_options), registry)
+        except ConfigError as exc:
+            pytest.fail(f"a config naming {registration.label} does not validate: {exc}",
+                        pytrace=False)
 
     @classmethod
     def options_key(cls) -> str:
