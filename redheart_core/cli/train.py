@@ -29,12 +29,16 @@ KINDS = ("emotion", "bentham", "regret")
               default=0.2, show_default=True, help="Share of --data held back without --val.")
 @click.option("--accelerator", type=click.Choice(["cpu", "gpu", "auto"]), default="cpu",
               show_default=True)
+@click.option("--finetune-embedder", is_flag=True,
+              help="Train the embedder too (saved beside --out; the config must then use it "
+                   "as embedding.model for every analyzer).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @config_options
 @handle_errors
 def train(kind, data_path, val_path, max_epochs, out_path, batch_size, lr, hidden, patience,
-          val_fraction, accelerator, progress, config_files, overrides, debug) -> None:
-    """Train the KIND head on the shared embedder (frozen) and write its checkpoint.
+          val_fraction, accelerator, finetune_embedder, progress, config_files, overrides,
+          debug) -> None:
+    """Train the KIND head on the shared embedder (frozen by default) and write its checkpoint.
 
     Record shapes: {"text", "label"} (emotion, one of the 7 labels), {"text", "bentham": {10
     dimensions in 0..1}}, {"text", "regret": 0..1}. The seed is the config's `seed`. Use the
@@ -45,11 +49,15 @@ def train(kind, data_path, val_path, max_epochs, out_path, batch_size, lr, hidde
 
     options = TrainOptions(max_epochs=max_epochs, batch_size=batch_size, lr=lr, hidden=hidden,
                            patience=patience, val_fraction=val_fraction, accelerator=accelerator,
-                           progress=progress)
+                           progress=progress, finetune_embedder=finetune_embedder)
     report = train_head(cfg, kind, data_path, val_path, out_path or f"redheart-{kind}-head.pt", options)
     click.echo(f"trained the {kind} head for {report.epochs} epoch(s) on {report.train_records} "
                f"records; validation on {report.val_records} records (best epoch):")
     for name, value in report.metrics.items():
         click.echo(f"  {name:<9} {value:.4f}")
     click.echo(f"checkpoint: {report.checkpoint} (embedder {report.embedder_id})")
-    click.echo(f"use it with: --set analyzer_options.{kind}.checkpoint={report.checkpoint}")
+    use = f"--set analyzer_options.{kind}.checkpoint={report.checkpoint}"
+    if report.embedder_dir is not None:
+        click.echo(f"fine-tuned embedder: {report.embedder_dir}")
+        use = f"--set embedding.model={report.embedder_dir} {use}"
+    click.echo(f"use it with: {use}")

@@ -7,8 +7,9 @@ Record shapes, one JSON object per line (blank lines are ignored)::
     {"text": "...", "bentham": {"intensity": 0.7, ...}}       bentham, all 10 dimensions
     {"text": "...", "regret": 0.4}                            regret
 
-The embedder is frozen: texts are encoded once, up front, by the same shared embedder the
-analyzers use at inference, so a head learns on exactly the vectors it will later see.
+With the embedder frozen (the default) texts are encoded once, up front, by the same shared
+embedder the analyzers use at inference, so a head learns on exactly the vectors it will later
+see; when the embedder is fine-tuned along with the head, batches carry the texts instead.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from ..errors import RedheartError
 from .targets import HeadTarget
@@ -146,24 +147,46 @@ def split_records(records: Sequence[LabelledRecord], val_fraction: float, seed: 
     return sorted(train, key=lambda r: r.line), sorted(val, key=lambda r: r.line)
 
 
+def targets_tensor(records: Sequence[LabelledRecord], target: HeadTarget) -> torch.Tensor:
+    if target.classifies:
+        return torch.tensor([r.target for r in records], dtype=torch.long)
+    return torch.tensor([r.target for r in records], dtype=torch.float32)
+
+
 def to_tensors(records: Sequence[LabelledRecord], encode: Encoder,
                target: HeadTarget) -> TensorDataset:
+    """(vector, target) pairs: the texts encoded once by the frozen embedder."""
     vectors = torch.as_tensor(np.asarray(encode([r.text for r in records]), dtype=np.float32))
-    if target.classifies:
-        labels = torch.tensor([r.target for r in records], dtype=torch.long)
-    else:
-        labels = torch.tensor([r.target for r in records], dtype=torch.float32)
-    return TensorDataset(vectors, labels)
+    return TensorDataset(vectors, targets_tensor(records, target))
+
+
+class TextDataset(Dataset):
+    """(text, target) pairs, for a head trained together with its embedder."""
+
+    def __init__(self, records: Sequence[LabelledRecord], target: HeadTarget):
+        self.texts = [r.text for r in records]
+        self.targets = targets_tensor(records, target)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor]:
+        return self.texts[index], self.targets[index]
+
+
+def collate_texts(batch: Sequence[tuple[str, torch.Tensor]]) -> tuple[list[str], torch.Tensor]:
+    return [text for text, _ in batch], torch.stack([t for _, t in batch])
 
 
 class HeadDataModule(L.LightningDataModule):
-    """Train and validation sets of (embedder vector, target) for one head.
+    """Train and validation sets of (embedder vector, target) for one head, or of (text,
+    target) when ``encode`` is None (the embedder is trained too).
 
     Without ``val_path`` a seeded ``val_fraction`` of ``train_path`` is held back.
     """
 
     def __init__(self, target: HeadTarget, train_path: str | Path, val_path: str | Path | None = None,
-                 *, encode: Encoder, val_fraction: float = 0.2, batch_size: int = 32, seed: int = 0):
+                 *, encode: Encoder | None, val_fraction: float = 0.2, batch_size: int = 32, seed: int = 0):
         super().__init__()
         self.target = target
         self.train_path = Path(train_path)
@@ -174,8 +197,8 @@ class HeadDataModule(L.LightningDataModule):
         self.seed = seed
         self.train_records: list[LabelledRecord] = []
         self.val_records: list[LabelledRecord] = []
-        self.train_set: TensorDataset | None = None
-        self.val_set: TensorDataset | None = None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
 
     def load_records(self) -> None:
         """Read and split the records (cheap; done before any model is built so that a bad
@@ -196,12 +219,20 @@ class HeadDataModule(L.LightningDataModule):
             return
         if not self.train_records:
             self.load_records()
-        self.train_set = to_tensors(self.train_records, self.encode, self.target)
-        self.val_set = to_tensors(self.val_records, self.encode, self.target)
+        if self.encode is None:
+            self.train_set = TextDataset(self.train_records, self.target)
+            self.val_set = TextDataset(self.val_records, self.target)
+        else:
+            self.train_set = to_tensors(self.train_records, self.encode, self.target)
+            self.val_set = to_tensors(self.val_records, self.encode, self.target)
+
+    def _loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+        collate = collate_texts if self.encode is None else None
+        return DataLoader(dataset, batch_size=self.batch_size, collate_fn=collate, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator)
+        return self._loader(self.train_set, shuffle=True, generator=generator)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.batch_size)
+        return self._loader(self.val_set)

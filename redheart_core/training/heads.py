@@ -1,8 +1,10 @@
 """The trainable heads: a small network on the shared embedder's vectors, and the
 LightningModule that trains it.
 
-The embedder stays frozen: it is shared by every analyzer, so tuning it for one head would
-change the vectors all the others read. The head is what the analyzer loads at inference
+The embedder stays frozen by default: it is shared by every analyzer, so tuning it for one
+head would change the vectors all the others read. Fine-tuning it too (``encoder``) yields a
+new embedder, saved beside the head, that the config must then name as ``embedding.model``
+for every analyzer. The head is what the analyzer loads at inference
 (:func:`redheart_core.training.checkpoints.load_head`); the LightningModule only adds the
 loss, the metrics and the checkpoint metadata around it.
 """
@@ -67,32 +69,42 @@ class HeadModule(L.LightningModule):
     """
 
     def __init__(self, kind: str, dim: int, embedder_id: str, *, hidden: int = 256,
-                 dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4):
+                 dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 encoder: nn.Module | None = None, encoder_lr: float = 2e-5):
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["encoder"])
         self.target = head_target(kind)
         self.embedder_id = embedder_id
+        self.encoder = encoder
         self.net = HeadNet(head_shape(self.target, dim, hidden, dropout))
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.val_metrics: dict[str, float] = {}
 
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        return self.net(vectors)
+    def forward(self, inputs: torch.Tensor | list[str]) -> torch.Tensor:
+        """Head outputs for embedder vectors, or for texts when the embedder is trained too."""
+        return self.net(self.embed(inputs) if self.encoder is not None else inputs)
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Normalised sentence vectors from the (trainable) sentence-transformers encoder."""
+        prepare = getattr(self.encoder, "preprocess", None) or self.encoder.tokenize
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                    for k, v in prepare(texts).items()}
+        return F.normalize(self.encoder(features)["sentence_embedding"], dim=-1)
 
     def loss(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.target.classifies:
             return F.cross_entropy(out, targets)
         return F.mse_loss(out, targets)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        vectors, targets = batch
-        loss = self.loss(self(vectors), targets)
+    def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        inputs, targets = batch
+        loss = self.loss(self(inputs), targets)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(targets))
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        vectors, targets = batch
-        out = self(vectors)
+    def validation_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> None:
+        inputs, targets = batch
+        out = self(inputs)
         self.log("val_loss", self.loss(out, targets), prog_bar=True, batch_size=len(targets))
         self._val_outputs.append((out.detach().cpu(), targets.detach().cpu()))
 
@@ -109,8 +121,10 @@ class HeadModule(L.LightningModule):
             self.log(f"val_{name}", value, prog_bar=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
-                                 weight_decay=self.hparams.weight_decay)
+        groups = [{"params": self.net.parameters(), "lr": self.hparams.lr}]
+        if self.encoder is not None:
+            groups.append({"params": self.encoder.parameters(), "lr": self.hparams.encoder_lr})
+        return torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         from .checkpoints import head_metadata

@@ -4,9 +4,8 @@ seed), and the exported checkpoint the analyzer loads."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -26,6 +25,7 @@ class TrainOptions:
     val_fraction: float = 0.2
     accelerator: str = "cpu"
     progress: bool = True
+    finetune_embedder: bool = False
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TrainReport:
     train_records: int
     val_records: int
     lightning_checkpoints: Path
-    extra: dict[str, Any] = field(default_factory=dict)
+    embedder_dir: Path | None = None
 
 
 def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path | None,
@@ -48,9 +48,12 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
     """Train the ``kind`` head on ``data`` and write its checkpoint to ``out``.
 
     The best epoch by validation loss is kept (Lightning's ``.ckpt`` files go to
-    ``<out stem>-checkpoints/`` beside ``out``) and exported with :func:`save_head`.
+    ``<out stem>-checkpoints/`` beside ``out``) and exported with :func:`save_head`. With
+    ``finetune_embedder`` the tuned embedder is saved to ``<out stem>-embedder/`` and the head
+    is recorded as trained on that directory.
     """
     import lightning as L
+    import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     from ..analyzers.embedder import embedder_from_config
@@ -63,13 +66,21 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
     target = head_target(kind)
     out = Path(out)
     L.seed_everything(int(config.seed), workers=True, verbose=False)
-    data_module = HeadDataModule(target, data, val, encode=lambda texts: embedder.encode(texts),
-                                 val_fraction=options.val_fraction,
+    data_module = HeadDataModule(target, data, val, encode=None, val_fraction=options.val_fraction,
                                  batch_size=options.batch_size, seed=int(config.seed))
     data_module.load_records()  # a bad file fails before the embedder loads
     embedder = embedder_from_config(config.embedding)
-    module = HeadModule(kind, embedder.dim, embedder.model_id, hidden=options.hidden,
-                        dropout=options.dropout, lr=options.lr)
+    embedder_dir = out.with_name(f"{out.stem}-embedder")
+    if options.finetune_embedder:
+        from sentence_transformers import SentenceTransformer
+
+        encoder = SentenceTransformer(embedder.path, device="cpu", local_files_only=True).train()
+        embedder_id = str(embedder_dir.resolve())
+    else:
+        data_module.encode = embedder.encode
+        encoder, embedder_id = None, embedder.model_id
+    module = HeadModule(kind, embedder.dim, embedder_id, hidden=options.hidden,
+                        dropout=options.dropout, lr=options.lr, encoder=encoder)
     ckpt_dir = out.with_name(f"{out.stem}-checkpoints")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
@@ -81,11 +92,16 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
                            devices=1, deterministic=True, log_every_n_steps=1,
                            num_sanity_val_steps=0)
     trainer.fit(module, datamodule=data_module)
-    best_module = HeadModule.load_from_checkpoint(best.best_model_path, map_location="cpu")
-    validator = make_trainer(progress=False, accelerator="cpu", devices=1)
-    validator.validate(best_module, datamodule=data_module, verbose=False)
-    save_head(out, best_module)
-    return TrainReport(kind=kind, checkpoint=out, embedder_id=embedder.model_id,
-                       metrics=dict(best_module.val_metrics), epochs=trainer.current_epoch,
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(state)
+    module.cpu()
+    make_trainer(progress=False, accelerator="cpu", devices=1).validate(
+        module, datamodule=data_module, verbose=False)
+    save_head(out, module)
+    if encoder is not None:
+        encoder.save(str(embedder_dir))
+    return TrainReport(kind=kind, checkpoint=out, embedder_id=embedder_id,
+                       metrics=dict(module.val_metrics), epochs=trainer.current_epoch,
                        train_records=len(data_module.train_records),
-                       val_records=len(data_module.val_records), lightning_checkpoints=ckpt_dir)
+                       val_records=len(data_module.val_records), lightning_checkpoints=ckpt_dir,
+                       embedder_dir=embedder_dir if encoder is not None else None)

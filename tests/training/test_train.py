@@ -104,3 +104,24 @@ def test_a_bad_record_exits_2_naming_line_and_field(tmp_path, offline_config):
                                       "--config", str(offline_config)])
     assert result.exit_code == 2
     assert "d.jsonl line 2, field 'label': unknown label 'glee'" in result.output
+
+
+async def test_a_head_trained_with_its_embedder_runs_on_that_embedder(tmp_path, offline_config):
+    from redheart_core.pipeline import Pipeline
+
+    data = write_jsonl(tmp_path / "d.jsonl", read_jsonl(EMOTION_DATA / "train.jsonl")[:28])
+    out = tmp_path / "tuned.pt"
+    result = train_cli("emotion", "--data", str(data), "--max-epochs", "1", "--batch-size", "16",
+                       "--finetune-embedder", "--out", str(out), "--config", str(offline_config))
+    assert result.exit_code == 0, result.output
+    tuned = tmp_path / "tuned-embedder"
+    assert (tuned / "modules.json").is_file()
+    assert read_head_metadata(out)["embedder_id"] == str(tuned.resolve())
+    assert f"--set embedding.model={tuned}" in result.output
+    cfg = load_config([offline_config], ["analyzers=[emotion]", f"embedding.model={tuned}",
+                                         f"analyzer_options.emotion.checkpoint={out}"])
+    async with Pipeline.from_config(cfg) as pipe:
+        analysis = await pipe.analyze("My brother lied to the whole family about the money.")
+    assert analysis.ok, analysis.errors
+    assert analysis.provenance.models["embedder"] == str(tuned.resolve())
+    assert analysis.provenance.models["emotion_head"] == str(out)
