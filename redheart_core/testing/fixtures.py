@@ -9,6 +9,11 @@ import pytest
 from ..plugins import get_registry
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the markers the conformance suites use, so ``--strict-markers`` accepts them."""
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+
+
 @pytest.fixture
 def redheart_plugin() -> Iterator[Callable[..., object]]:
     """Register a plugin object (module, class or instance with hookimpls) for one test.

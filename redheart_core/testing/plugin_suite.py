@@ -74,6 +74,34 @@ def json_problem(value: Any, where: str = "output") -> str | None:
             "Python (float(x), x.tolist(), str(x)) before returning it")
 
 
+_heavy_cache: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+
+
+def heavy_imports_at_registration(distribution: str, kind: str, name: str,
+                                  disabled: tuple[str, ...] = ()) -> list[str]:
+    """The heavy modules a fresh process has imported once the registry has loaded
+    ``distribution`` (and the built-ins), the way ``redheart --help`` loads it.
+
+    Cached per distribution: every registration of one distribution loads the same modules.
+    """
+    key = (distribution, tuple(disabled))
+    if key not in _heavy_cache:
+        env = {**os.environ}
+        env.pop("REDHEART_STRICT_PLUGINS", None)
+        env["REDHEART_LOAD_PLUGINS"] = "" if distribution == "redheart-core" else distribution
+        code = (
+            "import json, sys\n"
+            "from redheart_core.plugins import get_registry\n"
+            f"get_registry({list(disabled)!r}).get({kind!r}, {name!r})\n"
+            f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))\n"
+        )
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert proc.returncode == 0, f"loading the registry in a fresh process failed:\n{proc.stderr}"
+        _heavy_cache[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return _heavy_cache[key]
+
+
 class PluginConformance:
     """Shared set-up and checks of the three suites. Subclass a suite, not this class.
 
@@ -214,19 +242,8 @@ class PluginConformance:
     def test_registration_imports_nothing_heavy(self, registration: Registration) -> None:
         if registration.distribution == "(in-process)":
             pytest.skip("registered in-process; the start-up check needs an installed distribution")
-        env = {**os.environ}
-        env.pop("REDHEART_STRICT_PLUGINS", None)
-        env["REDHEART_LOAD_PLUGINS"] = "" if registration.distribution == "redheart-core" else registration.distribution
-        code = (
-            "import json, sys\n"
-            "from redheart_core.plugins import get_registry\n"
-            f"get_registry({list(self.disabled)!r}).get({self.kind!r}, {self.plugin_name!r})\n"
-            f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))\n"
-        )
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env, timeout=120)
-        assert proc.returncode == 0, f"loading the registry in a fresh process failed:\n{proc.stderr}"
-        heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+        heavy = heavy_imports_at_registration(registration.distribution, self.kind,
+                                              self.plugin_name, self.disabled)
         assert not heavy, (
             f"registering {registration.label} ({registration.distribution}) imports {heavy}; "
             "import them inside the factory or the object's methods, not at the top of the "

@@ -16,6 +16,7 @@ Each server runs in a daemon thread on 127.0.0.1 with a free port.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -155,6 +156,12 @@ class StandinServer:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     standin: StandinServer
+
+    def setup(self) -> None:
+        super().setup()
+        # answers are written in pieces (headers, body, events): without this, Nagle's algorithm
+        # and the client's delayed ACK hold every reply back ~40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: a test's output should show only what the code under test prints."""
