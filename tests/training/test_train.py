@@ -79,7 +79,9 @@ def test_a_checkpoint_from_another_embedder_is_a_config_error(tmp_path, emotion_
 
 
 @pytest.mark.parametrize("kind", ["bentham", "regret"])
-def test_value_heads_train_and_print_mae(tmp_path, kind, offline_config):
+async def test_value_heads_train_print_mae_and_serve_their_analyzer(tmp_path, kind, offline_config):
+    from redheart_core.pipeline import Pipeline
+
     rows = read_jsonl(EMOTION_DATA / "train.jsonl")[:24]
     loss = {"sadness", "fear", "anger", "disgust"}
     records = []
@@ -94,6 +96,11 @@ def test_value_heads_train_and_print_mae(tmp_path, kind, offline_config):
     assert result.exit_code == 0, result.output
     assert "mae" in result.output
     assert read_head_metadata(out)["kind"] == kind
+    cfg = load_config([offline_config], [f"analyzer_options.{kind}.checkpoint={out}"])
+    async with Pipeline.from_config(cfg) as pipe:
+        analysis = await pipe.analyze("I broke my promise to my sister and she lost her flat.")
+    assert analysis.ok, analysis.errors
+    assert analysis.provenance.models[f"{kind}_head"] == str(out)
 
 
 def test_a_bad_record_exits_2_naming_line_and_field(tmp_path, offline_config):
