@@ -24,7 +24,7 @@ REQUIRED_PAGES = ("index.md", "quickstart.md", "configuration.md", "cli.md", "wr
                   "benchmarks.md")
 #: options shared by every config-driven command, documented once in cli.md's common section
 COMMON_OPTIONS = {"--config", "--set", "--debug", "--help"}
-HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
+HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -33,13 +33,23 @@ def page(name: str) -> str:
 
 
 def sections(text: str) -> dict[str, str]:
-    """Heading text -> the text under it, up to the next heading of the same or higher level."""
-    heads = list(HEADING.finditer(text))
+    """Heading text -> the text under it, up to the next heading of the same or higher level.
+
+    Lines inside fenced code blocks are never headings (``# file: ...`` comments are not).
+    """
+    heads: list[tuple[int, str, int, int]] = []  # level, title, start, end of the heading line
+    fenced = False
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and (match := HEADING.match(line.rstrip("\n"))):
+            heads.append((len(match.group(1)), match.group(2).strip(), offset, offset + len(line)))
+        offset += len(line)
     out = {}
-    for i, head in enumerate(heads):
-        level = len(head.group(1))
-        end = next((h.start() for h in heads[i + 1:] if len(h.group(1)) <= level), len(text))
-        out[head.group(2).strip()] = text[head.end():end]
+    for i, (level, title, _, body_start) in enumerate(heads):
+        end = next((start for lvl, _, start, _ in heads[i + 1:] if lvl <= level), len(text))
+        out[title] = text[body_start:end]
     return out
 
 
