@@ -341,8 +341,9 @@ def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if pipeline is not None:
+        if pipeline is not None:  # the caller runs and closes it
             yield
+            svc.ready = False
             return
         async with contextlib.AsyncExitStack() as stack:
             from ..pipeline import Pipeline
