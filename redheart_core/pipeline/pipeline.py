@@ -27,7 +27,6 @@ from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
 from .context import RequestContext
 from .events import Result, StageFinished, StageStarted
-from .phases import NullMemory
 from .queue import AdmissionQueue, QueueFull
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
                      StageHandler, analyzer_stage)
@@ -89,13 +88,22 @@ class Pipeline:
         cfg = rt.config
         register_secrets(cfg)
         self.llm = rt.llm
+        try:
+            self._build(rt, cfg)
+        except BaseException:
+            await self.llm.aclose()
+            raise
+        self._entered = True
+        return self
+
+    def _build(self, rt: Runtime, cfg: DictConfig) -> None:
         self._backend_name = str(cfg.llm.backend)
         analyzers = rt.analyzers
-        self.memory = rt.memory if hasattr(type(rt), "memory") else NullMemory()
-        embedder = rt.embedder if analyzers and hasattr(type(rt), "embedder") else None
+        self.memory = rt.memory
+        embedder = rt.embedder if analyzers else None  # no analyzers: no model to load
         when = getattr(cfg.translation.when, "value", cfg.translation.when)
-        translator = rt.translator if when != "never" and hasattr(type(rt), "translator") else None
-        self.workers = DeviceWorkers(str(getattr(self.memory, "device", "cpu")))
+        translator = rt.translator if when != "never" else None
+        self.workers = DeviceWorkers(str(self.memory.device))
 
         by_stage: dict[str, list[Any]] = {"red_heart": [], "circuit": []}
         for analyzer in analyzers:
@@ -115,9 +123,6 @@ class Pipeline:
         ])
         self._models = self._provenance_models(analyzers, embedder)
         self._versions = rt.registry.versions()
-        self._memory_stats = callable(getattr(self.memory, "stats", None))
-        self._entered = True
-        return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         """Let requests in flight finish (cancel them if the block is being abandoned with an
@@ -339,14 +344,11 @@ class Pipeline:
         return upstream + admitted + min(waiting, downstream + free)
 
     def _swaps(self) -> int:
-        if not self._memory_stats:
-            return 0
         stats = self.memory.stats()
         return int(stats.get("swaps_in", 0)) + int(stats.get("swaps_out", 0))
 
     def _memory_part(self, swaps_before: int) -> MemoryPart:
-        return MemoryPart(strategy=str(getattr(self.memory, "strategy_name", "none")),
-                          device=str(getattr(self.memory, "device", "cpu")),
+        return MemoryPart(strategy=str(self.memory.strategy_name), device=str(self.memory.device),
                           peak_gpu_bytes=int(self.memory.peak_gpu_bytes()),
                           swaps=self._swaps() - swaps_before)
 
