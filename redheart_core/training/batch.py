@@ -66,6 +66,8 @@ def read_batch_input(path: str | Path) -> list[BatchRecord]:
             continue
         seen[rid] = record
         records.append(record)
+    if not records:
+        raise DatasetError(path, None, None, "holds no records")
     return records
 
 
@@ -116,8 +118,9 @@ class BatchDataModule(L.LightningDataModule):
 
 
 def error_line(rid: str, exc: BaseException) -> dict[str, Any]:
-    return {"id": rid, "error": {"type": getattr(exc, "type_name", None) or type(exc).__name__,
-                                        "message": str(exc) or type(exc).__name__}}
+    """The output line of a record the pipeline could not produce a result for."""
+    kind = getattr(exc, "type_name", None) or type(exc).__name__
+    return {"id": rid, "error": {"type": kind, "message": str(exc) or kind}}
 
 
 class PipelinePredictor(L.LightningModule):

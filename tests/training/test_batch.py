@@ -118,6 +118,8 @@ def test_ddp_on_two_cpu_processes_matches_the_single_process_run(resumed_run, of
      "in.jsonl line 2, field 'id': id 'a' is already used on line 1 for another text"),
     ('{"id": "a", "text": "one"}\n{"id": true, "text": "two"}\n',
      "in.jsonl line 2, field 'id': expected a non-empty string or integer"),
+    ('{"id": "a", "text": "one"}\n["a", "b"]\n', "in.jsonl line 2: expected a JSON object, got list"),
+    ("\n", "in.jsonl: holds no records"),
 ])
 def test_a_bad_input_line_exits_2_naming_line_and_field(tmp_path, offline_config, lines, message):
     bad = tmp_path / "in.jsonl"
