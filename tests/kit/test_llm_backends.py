@@ -2,7 +2,10 @@
 
 The API backends run their real SDKs against loopback stand-ins of the vendors' HTTP APIs;
 the class-scoped ``plugin_options`` fixture points them there, as a plugin author would.
+(The ``local`` backend runs the suite in tests/llm, with the tiny model built there.)
 """
+
+from typing import Any, Iterator
 
 import pytest
 
@@ -10,6 +13,12 @@ from redheart_core.testing import LLMBackendConformance
 from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin
 
 SUMMARY = "The main dilemma is honesty against loyalty; refusing kindly is the better course."
+
+
+def standin_options(standin: Any, api_key: str) -> Iterator[dict[str, Any]]:
+    """Backend options pointing at a stand-in model that reads and summarises, while it runs."""
+    with standin(standin.analyst(SAMPLE_READING, SUMMARY, chunk_delay_s=0.005)) as server:
+        yield {"base_url": server.base_url, "api_key": api_key, "max_retries": 0, "timeout_s": 10.0}
 
 
 class TestNoneBackend(LLMBackendConformance):
@@ -22,9 +31,7 @@ class TestClaudeBackend(LLMBackendConformance):
     @pytest.fixture(scope="class")
     @classmethod
     def plugin_options(cls):
-        with AnthropicStandin(AnthropicStandin.analyst(SAMPLE_READING, SUMMARY, chunk_delay_s=0.005)) as server:
-            yield {"base_url": server.base_url, "api_key": "sk-ant-kit-test", "max_retries": 0,
-                   "timeout_s": 10.0}
+        yield from standin_options(AnthropicStandin, "sk-ant-kit-test")
 
 
 class TestOpenAIBackend(LLMBackendConformance):
@@ -33,6 +40,4 @@ class TestOpenAIBackend(LLMBackendConformance):
     @pytest.fixture(scope="class")
     @classmethod
     def plugin_options(cls):
-        with OpenAIStandin(OpenAIStandin.analyst(SAMPLE_READING, SUMMARY, chunk_delay_s=0.005)) as server:
-            yield {"base_url": server.base_url, "api_key": "sk-kit-test", "max_retries": 0,
-                   "timeout_s": 10.0}
+        yield from standin_options(OpenAIStandin, "sk-kit-test")
