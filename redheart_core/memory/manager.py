@@ -13,9 +13,9 @@ import asyncio
 import logging
 import threading
 import time
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Sequence
 
 from .budget import GIB, Budget, MemoryBudgetError
 from .footprint import ModuleFootprint, module_bytes
@@ -23,7 +23,7 @@ from .gate import PhaseGate
 from .monitor import DeviceMonitor
 from .plan import MemoryPlan, build_plan
 from .recovery import concat, halve, is_oom
-from .strategies import CANONICAL_PHASES, MemoryStrategy
+from .strategies import CANONICAL_PHASES, MemoryStrategy, working_set
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +56,7 @@ class _Counters:
     peak_resident_bytes: int = 0
     prefetches: int = 0
     pressure_evictions: int = 0
+    free_holds: int = 0
     spills: int = 0
     oom_recoveries: int = 0
     oom_actions: dict[str, int] = field(default_factory=lambda: {"retry": 0, "split": 0, "cpu": 0})
@@ -96,6 +97,8 @@ class UnifiedMemoryManager:
         self._counters = _Counters()
         self._stream: Any = None
         self._prefetch_task: asyncio.Future | None = None
+        self._free_holders: dict[str, int] = {}
+        self._free_changed: asyncio.Event | None = None
         self.monitor = DeviceMonitor(self.device)
         self.gate = PhaseGate(self._enter, group_limit=strategy.group_limit)
 
@@ -179,10 +182,43 @@ class UnifiedMemoryManager:
 
     # ----------------------------------------------------------------- phases
     def phase(self, name: str) -> AbstractAsyncContextManager[None]:
-        """``async with umm.phase("red_heart"):`` the phase's modules are resident inside."""
-        return self.gate.hold(name)
+        """``async with umm.phase("red_heart"):`` the phase's modules are resident inside.
+
+        Under a device strategy a phase that uses no registered module (``llm`` with an API
+        backend) is *free*: it bypasses the gate, so requests in it overlap freely with others.
+        """
+        return self._hold(name)
+
+    def _is_free(self, phase: str) -> bool:
+        strategy = self._strategy
+        return (strategy.on_device and not strategy.keeps_all
+                and not working_set(phase, self.footprints()))
+
+    @asynccontextmanager
+    async def _hold(self, name: str) -> AsyncIterator[None]:
+        if not self._is_free(name):
+            async with self.gate.hold(name):
+                yield
+            return
+        self._free_holders[name] = self._free_holders.get(name, 0) + 1
+        self._counters.free_holds += 1
+        try:
+            yield
+        finally:
+            self._free_holders[name] -= 1
+            if self._free_changed is not None:
+                self._free_changed.set()
+
+    async def _drain_stale_free_holders(self) -> None:
+        """Wait for holders that entered a phase while it was free but whose phase has since
+        gained modules (a lazily loaded local model): its modules must not move under them."""
+        while any(n and not self._is_free(p) for p, n in self._free_holders.items()):
+            self._free_changed = asyncio.Event()
+            await self._free_changed.wait()
+        self._free_changed = None
 
     async def _enter(self, phase: str) -> None:
+        await self._drain_stale_free_holders()
         task, self._prefetch_task = self._prefetch_task, None
         if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
             await asyncio.wait([task])  # its errors are logged by _prefetch itself
@@ -405,6 +441,7 @@ class UnifiedMemoryManager:
                 "bytes_moved": c.bytes_moved,
                 "prefetches": c.prefetches,
                 "phase_switches": self.gate.switches,
+                "free_holds": c.free_holds,
                 "pressure_evictions": c.pressure_evictions,
                 "spills": c.spills,
                 "oom_recoveries": c.oom_recoveries,

@@ -241,6 +241,7 @@ async def test_a_module_that_cannot_be_loaded_runs_from_host_memory_for_the_phas
     x = torch.randn(2, 64)
     expected = module(x)
     umm.register("head", module, {"circuit"})
+    umm.register("llm", linear(8), {"llm"})
     offload = umm._entries["head"].offload
     real_load, failures = offload.load, []
 
@@ -257,5 +258,59 @@ async def test_a_module_that_cannot_be_loaded_runs_from_host_memory_for_the_phas
     assert umm.stats()["spills"] == 1
     async with umm.phase("llm"):
         pass
-    async with umm.phase("circuit"):  # the device has room again
-        assert umm.resident_names() == ["head"]
+    async with umm.phase("circuit"):  # the next entry finds room on the device again
+        assert "head" in umm.resident_names()
+
+
+async def test_a_phase_without_modules_overlaps_freely_under_a_device_strategy(linear):
+    umm = swap_manager(32)
+    umm.register("enc", linear(16), {"red_heart"})
+    umm.register("circ", linear(16), {"circuit"})
+    api_call_running = asyncio.Event()
+    finish_api_call = asyncio.Event()
+
+    async def api_llm_call():
+        async with umm.phase("llm"):  # no module: an API backend's phase
+            api_call_running.set()
+            await finish_api_call.wait()
+
+    call = asyncio.ensure_future(api_llm_call())
+    await api_call_running.wait()
+    for phase, module in (("red_heart", "enc"), ("circuit", "circ"), ("red_heart", "enc")):
+        async with umm.phase(phase):  # not held up by the API call
+            assert module in umm.resident_names()
+    finish_api_call.set()
+    await call
+    assert umm.stats()["free_holds"] == 1 and umm.gate.switches == 3
+
+
+async def test_a_module_registered_in_a_free_phase_never_moves_under_its_holders(linear):
+    umm = swap_manager(32)
+    umm.register("enc", linear(16), {"red_heart"})
+    late = linear(16, seed=9)
+    loaded = asyncio.Event()
+    done = asyncio.Event()
+    devices = []
+
+    async def first_llm_request():
+        async with umm.phase("llm"):  # free: the local model is not loaded yet
+            umm.register("llm.local", late, {"llm"})  # loads lazily on first use
+            loaded.set()
+            await done.wait()
+            devices.append(late.weight.untyped_storage().data_ptr())
+
+    async def second_llm_request():
+        await loaded.wait()
+        async with umm.phase("llm"):  # no longer free: waits for the first to leave
+            devices.append("gated")
+
+    first = asyncio.ensure_future(first_llm_request())
+    second = asyncio.ensure_future(second_llm_request())
+    await loaded.wait()
+    host = umm._entries["llm.local"].offload.host[0].data_ptr()
+    await asyncio.sleep(0.01)
+    assert devices == []  # the gated request waits while the free holder runs
+    done.set()
+    await asyncio.gather(first, second)
+    assert devices == [host, "gated"]  # the first ran from host memory, untouched
+    assert "llm.local" in umm.resident_names()
