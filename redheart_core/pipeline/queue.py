@@ -47,6 +47,16 @@ class AdmissionQueue:
         self._seq = itertools.count()
 
     @property
+    def queued(self) -> int:
+        """Requests in the queue proper (at most ``max_queue``)."""
+        return self._queued + self._reserved
+
+    @property
+    def blocked(self) -> int:
+        """Callers waiting for room in a full queue (``overflow: block``)."""
+        return len(self._blocked)
+
+    @property
     def depth(self) -> int:
         """Requests waiting: in the queue plus those blocked before it."""
         return self._queued + self._reserved + len(self._blocked)

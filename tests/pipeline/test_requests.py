@@ -222,17 +222,19 @@ async def test_overflow_reject_answers_every_request_complete_or_queue_full(plug
 async def test_overflow_block_completes_all_requests_with_a_bounded_queue(plugin, make_config):
     cfg = make_config("pipeline.concurrency=2", "pipeline.max_queue=4", "pipeline.overflow=block",
                       delay_s=0.01)
-    depths: list[int] = []
+    queued: list[int] = []
+    blocked: list[int] = []
     async with Pipeline.from_config(cfg) as pipe:
         job = asyncio.ensure_future(pipe.analyze_many([f"r{i}" for i in range(40)]))
         while not job.done():
-            stats = pipe.stats()
-            depths.append(stats["queue_depth"] - 0)
-            assert stats["in_flight"] <= 2
+            queued.append(pipe.queue.queued)
+            blocked.append(pipe.queue.blocked)
+            assert pipe.stats()["in_flight"] <= 2
             await asyncio.sleep(0.005)
         results = await asyncio.wait_for(job, 30)
     assert all(r.ok for r in results) and len(results) == 40
-    assert max(depths) >= 4, "the queue filled up"
+    assert max(queued) == 4, "the queue filled up and never went past max_queue"
+    assert max(blocked) > 0, "callers waited for room"
 
 
 async def test_analyze_many_keeps_input_order_and_failed_items_carry_errors(plugin, make_config):
