@@ -166,6 +166,11 @@ class Embedder:
         tokenize = getattr(self._model, "preprocess", None) or self._model.tokenize
         return int(tokenize([text])["input_ids"].shape[1])
 
+    def clear_cache(self) -> None:
+        """Forget every cached vector (benchmarks measure cold encodes with it)."""
+        with self._lock:
+            self._cache.clear()
+
     def cache_info(self) -> dict[str, Any]:
         with self._lock:
             return {"size": len(self._cache), "max_size": self._cache_size}

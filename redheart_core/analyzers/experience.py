@@ -131,7 +131,7 @@ class ExperienceStore:
             index = self._refresh(model_id, int(query.shape[0]))
             if not index.ids or top_k < 1:
                 return []
-            sims = index.matrix @ query
+            sims = np.clip((index.matrix @ query).astype(np.float64), -1.0, 1.0)
             order = np.argsort(-sims, kind="stable")[:top_k]
             return [Match(index.ids[i], index.texts[i], float(sims[i]), index.scores[i])
                     for i in order if sims[i] >= threshold]
