@@ -253,24 +253,14 @@ class Pipeline:
         ctx.emit(StageStarted(name))
         started = time.perf_counter()
         counts.queued += 1
-        running = False
         try:
             async with asyncio.timeout(self.stage_timeout_s):
-                async with self._phase(handler.phase):
-                    counts.queued -= 1
-                    counts.running += 1
-                    running = True
-                    await self._attempts(ctx, handler)
+                await self._attempts(ctx, handler, counts)
         except TimeoutError:
             result.add_error(name, f"stage {name!r} took longer than {self.stage_timeout_s:g} s "
                              "(pipeline.stage_timeout_s)", "StageTimeout")
-        except Exception as exc:  # entering the memory phase failed
-            result.add_error(name, exc)
         finally:
-            if running:
-                counts.running -= 1
-            else:
-                counts.queued -= 1
+            counts.queued -= 1
         seconds = time.perf_counter() - started
         errors = [e for e in result.errors[errors_before:] if e.stage == name]
         for recorded in errors:  # an exception's text may quote a key; results are shown and stored
@@ -291,12 +281,20 @@ class Pipeline:
                             "stage": name, "duration_ms": duration_ms,
                             "error": _error_text(error) if error else None})
 
-    async def _attempts(self, ctx: RequestContext, handler: StageHandler) -> None:
-        """Run the handler; retry a retryable stage with backoff; record the final failure."""
+    async def _attempts(self, ctx: RequestContext, handler: StageHandler, counts: Any) -> None:
+        """Run the handler inside its memory phase; retry a retryable stage with backoff (the
+        phase is let go while waiting); record the final failure."""
         attempt = 0
         while True:
             try:
-                await handler.run(ctx)
+                async with self._phase(handler.phase):
+                    counts.queued -= 1
+                    counts.running += 1
+                    try:
+                        await handler.run(ctx)
+                    finally:
+                        counts.running -= 1
+                        counts.queued += 1
                 return
             except Exception as exc:
                 if (handler.retryable and attempt < self.retries and handler.can_retry(ctx)
