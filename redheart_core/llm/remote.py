@@ -56,36 +56,47 @@ def attempts() -> Iterator[list[int]]:
         _attempts.reset(token)
 
 
-class SecretFilter(logging.Filter):
-    """Replaces a secret wherever it would appear in a log record's message or arguments."""
+#: shorter "keys" are placeholders for servers that need none ("none", "ollama"); scrubbing
+#: them would mangle every message that happens to contain the word
+MIN_SECRET_LENGTH = 8
 
-    def __init__(self, secret: str):
+
+def scrub(text: str, secret: str) -> str:
+    """``text`` with ``secret`` replaced by ``***`` (placeholders left alone)."""
+    return text.replace(secret, "***") if len(secret) >= MIN_SECRET_LENGTH else text
+
+
+class SecretFilter(logging.Filter):
+    """Replaces any of ``secrets`` wherever it would appear in a log record's message."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.secret = secret
+        self.secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "***"), None
+        scrubbed = message
+        for secret in self.secrets:
+            scrubbed = scrub(scrubbed, secret)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
         return True
 
 
-def guard_logs(secret: str) -> Callable[[], None]:
-    """Install a :class:`SecretFilter` for ``secret`` on every SDK and HTTP logger that exists
-    (a logger's filters see only its own records, so each one gets it); returns the function
-    that removes them again (the backend calls it on ``aclose``)."""
-    flt = SecretFilter(secret)
+_SECRET_FILTER = SecretFilter()
+
+
+def guard_logs(secret: str) -> None:
+    """Keep ``secret`` out of the records of every SDK and HTTP logger for the rest of the
+    process (a logger's filters see only its own records, so each one gets the filter)."""
+    _SECRET_FILTER.secrets.add(secret)
     names = {name for name in logging.root.manager.loggerDict
              if name.split(".")[0] in SDK_LOGGER_ROOTS} | set(SDK_LOGGER_ROOTS)
-    loggers = [logging.getLogger(name) for name in sorted(names)]
-    for logger in loggers:
-        logger.addFilter(flt)
+    for name in sorted(names):
+        logger = logging.getLogger(name)
+        if _SECRET_FILTER not in logger.filters:
+            logger.addFilter(_SECRET_FILTER)
 
-    def remove() -> None:
-        for logger in loggers:
-            logger.removeFilter(flt)
-
-    return remove
 
 class LoopBound:
     """One SDK client and one concurrency semaphore per event loop.
@@ -101,6 +112,9 @@ class LoopBound:
 
     def get(self) -> tuple[Any, asyncio.Semaphore]:
         loop = asyncio.get_running_loop()
+        for key, (old, _, _) in list(self._by_loop.items()):
+            if old.is_closed():  # its connections died with it
+                del self._by_loop[key]
         entry = self._by_loop.get(id(loop))
         if entry is None or entry[0] is not loop:
             entry = (loop, self._make(), asyncio.Semaphore(self._max))
@@ -163,7 +177,7 @@ class RemoteBackend(LLMBackend):
         self.model = options.model
         self._key = resolve_api_key(options.api_key, self.env_var, self.vendor,
                                     placeholder_hint=self.placeholder_hint)
-        self._unguard = guard_logs(self._key)
+        guard_logs(self._key)
         self._clients = LoopBound(self._make_client, options.max_concurrency)
 
     def _make_client(self) -> Any:
@@ -175,8 +189,7 @@ class RemoteBackend(LLMBackend):
     def request_error(self, exc: Exception, attempt_count: int, *, timeout: bool = False,
                       connection: bool = False) -> LLMRequestError:
         """An :class:`LLMRequestError` naming the backend, where, the status and the retries."""
-        return LLMRequestError(self._error_text(exc, attempt_count, timeout, connection)
-                               .replace(self._key, "***"))
+        return LLMRequestError(scrub(self._error_text(exc, attempt_count, timeout, connection), self._key))
 
     def _error_text(self, exc: Exception, attempt_count: int, timeout: bool, connection: bool) -> str:
         where = self.options.base_url or self.api_name
@@ -198,4 +211,3 @@ class RemoteBackend(LLMBackend):
 
     async def aclose(self) -> None:
         await self._clients.aclose()
-        self._unguard()
