@@ -138,3 +138,25 @@ def test_cli_missing_key_exits_2_naming_the_variable(redheart_bin, name):
     assert proc.returncode == 2
     assert env_var in proc.stderr and "llm.options.api_key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_a_stream_that_breaks_after_tokens_ends_with_the_error_in_the_result(backend_name):
+    server_cls = SERVERS[backend_name][0]
+    analyst = server_cls.analyst(SAMPLE_READING, SUMMARY)
+
+    def answer(request):
+        if request.wants_stream:
+            return server_cls.stream(["Refuse ", "kindly", " and"], fail_after=2)
+        return analyst(request)
+
+    with server_cls(answer) as server:
+        async with Pipeline.from_config(load_config(overrides=overrides(backend_name, server))) as pipe:
+            events = [e async for e in pipe.stream(TEXT)]
+    from redheart_core.pipeline.events import StageFinished
+
+    assert [e.text for e in events if isinstance(e, Token)] == ["Refuse ", "kindly"]
+    final = next(e for e in events if isinstance(e, StageFinished) and e.stage == "llm_final")
+    assert final.error is not None and final.error.type == "LLMRequestError"
+    result = events[-1].result
+    assert [(e.stage, e.type) for e in result.errors] == [("llm_final", "LLMRequestError")]
+    assert sum(1 for r in server.posts if r.wants_stream) == 1  # no retry once tokens were shown
