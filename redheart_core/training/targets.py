@@ -26,10 +26,6 @@ class HeadTarget:
     def n_outputs(self) -> int:
         return len(self.labels)
 
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return ("accuracy", "macro_f1") if self.classifies else ("mae",)
-
 
 TARGETS: dict[str, HeadTarget] = {
     "emotion": HeadTarget("emotion", "label", EMOTIONS, classifies=True),
