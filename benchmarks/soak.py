@@ -130,8 +130,9 @@ async def drive(base_url: str, proc: subprocess.Popen, args: argparse.Namespace,
         async def one(i: int) -> None:
             sent = time.monotonic()
             try:
+                # each text unique, so the embedder works on every request (no cache hits)
                 response = await client.post("/v1/analyze", json={
-                    "text": corpus[i % len(corpus)], "request_id": f"soak-{i}"})
+                    "text": f"{corpus[i % len(corpus)]} (case {i})", "request_id": f"soak-{i}"})
                 status: int | str = response.status_code
             except Exception as exc:  # a lost request, counted below
                 status = type(exc).__name__
@@ -216,6 +217,9 @@ def plot(path: Path, summary: Summary, samples: list[Sample], outcomes: list[Out
         ax.set_ylabel(label)
         ax.axvline(summary.warmup_s / 60, color="grey", linestyle="--", linewidth=0.8)
         ax.grid(alpha=0.3)
+    if not any(s.gpu_mb for s in samples):
+        axes[3].text(0.5, 0.5, "no GPU device", transform=axes[3].transAxes, ha="center",
+                     color="grey")
     ok = [o for o in outcomes if o.status == 200]
     axes[4].scatter([o.sent_at / 60 for o in ok], [o.seconds * 1000 for o in ok], s=4)
     axes[4].set_ylabel("latency (ms)")
