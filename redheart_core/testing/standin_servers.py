@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 __all__ = ["Reply", "RecordedRequest", "StandinServer", "AnthropicStandin", "OpenAIStandin",
            "SAMPLE_READING"]
