@@ -8,6 +8,7 @@ runs in one task, so a contextvar ties the attempts to the call that made them.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import contextvars
@@ -180,8 +181,10 @@ class RemoteBackend(LLMBackend):
         guard_logs(self._key)
         self._clients = LoopBound(self._make_client, options.max_concurrency)
 
+    @abc.abstractmethod
     def _make_client(self) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must build its SDK client")
+        """A new SDK client (called once per event loop), with ``count_attempt`` as an httpx
+        request hook so retries are counted."""
 
     def _max_tokens(self, requested: int) -> int:
         return min(requested, self.options.max_tokens) if self.options.max_tokens else requested
