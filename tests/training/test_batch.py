@@ -148,3 +148,12 @@ def test_gpu_batch_answers_every_id_once_like_the_cpu_run(resumed_run, offline_c
     for line in lines:
         assert line["result"]["memory"]["device"].startswith("cuda"), line["result"]["memory"]
         assert line["result"]["emotion"]["primary"] == cpu[line["id"]]["emotion"]["primary"]
+
+
+def test_a_strategy_lightning_does_not_know_exits_2(tmp_path, offline_config, batch_inputs):
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs[:2])
+    result = CliRunner().invoke(cli, ["batch", str(inputs), "--out", str(tmp_path / "o.jsonl"),
+                                      "--strategy", "nonsense", "--config", str(offline_config)])
+    assert result.exit_code == 2
+    assert "cannot run with accelerator='cpu', devices=1, num_nodes=1, strategy='nonsense'" in result.output
+    assert "Traceback" not in result.output
