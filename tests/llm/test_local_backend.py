@@ -137,3 +137,19 @@ async def test_generates_on_the_gpu(tiny_llama):
     reply = await backend.complete(request())
     assert "".join(chunks).strip() == reply.text.strip()
     assert next(backend.modules()["llm.local"].parameters()).device.type == "cuda"
+
+
+async def test_a_hub_id_in_the_local_cache_loads_without_the_network(tiny_llama, tmp_path, monkeypatch):
+    import shutil
+
+    from huggingface_hub import constants
+
+    snapshot = tmp_path / "models--redheart-test--tiny-llama" / "snapshots" / "0123abc"
+    shutil.copytree(tiny_llama, snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0123abc")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    backend = runtime_for("redheart-test/tiny-llama").llm
+    assert backend.path == str(snapshot)
+    reply = await backend.complete(request(max_tokens=2))
+    assert reply.usage["output_tokens"] <= 2
