@@ -34,6 +34,7 @@ class OpenAIBackend(RemoteBackend):
                               f"unknown mode {options.structured_output!r}", choices=("auto", *MODES))
         super().__init__(options)
         self._mode = MODES[0] if options.structured_output == "auto" else options.structured_output
+        self._stream_usage = True
 
     def _make_client(self) -> openai.AsyncOpenAI:
         http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]})
@@ -103,17 +104,27 @@ class OpenAIBackend(RemoteBackend):
                      mode, self._mode)
         return True
 
+    async def _open_stream(self, client: openai.AsyncOpenAI, request: LLMRequest) -> Any:
+        """A ``stream=True`` completion, asking for a final usage chunk unless the server has
+        refused ``stream_options`` before (some compatible servers answer 400 to it)."""
+        params = {**self._params(request, self._mode), "stream": True}
+        if self._stream_usage:
+            try:
+                return await client.chat.completions.create(**params, stream_options={"include_usage": True})
+            except openai.BadRequestError:
+                self._stream_usage = False
+                log.info("openai: the server rejected stream_options (HTTP 400); streaming without usage")
+        return await client.chat.completions.create(**params)
+
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
         opens; an error after the first chunk ends the stream with :class:`LLMRequestError`."""
         client, limit = self._clients.get()
-        params = {**self._params(request, self._mode), "stream": True,
-                  "stream_options": {"include_usage": True}}
         usage = None
         async with limit, contextlib.AsyncExitStack() as stack:
             with attempts() as counter:
                 try:
-                    stream = await client.chat.completions.create(**params)
+                    stream = await self._open_stream(client, request)
                 except openai.APIError as exc:
                     raise self._error(exc, counter[0]) from None
                 finally:

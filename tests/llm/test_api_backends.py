@@ -280,3 +280,21 @@ def test_log_guard_scrubs_the_key_from_any_sdk_logger_record(caplog):
     assert len(caplog.records) == 2
     assert KEY not in caplog.text
     assert "Bearer ***" in caplog.text and "sent ***, retries: none" in caplog.text
+
+
+@pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
+async def test_openai_streams_without_usage_from_a_server_that_rejects_stream_options(serve, kit):
+    analyst = OpenAIStandin.analyst(GOOD, SUMMARY, chunks=3)
+
+    def answer(request):
+        if "stream_options" in request.json:
+            return OpenAIStandin.error(400, "unknown field stream_options")
+        return analyst(request)
+
+    server = serve(answer)
+    backend = kit.backend(server)
+    for _ in range(2):
+        chunks = [c async for c in backend.stream_summary(AnalysisResult("r1", "t"))]
+        assert "".join(chunks) == SUMMARY
+    await backend.aclose()
+    assert ["stream_options" in r.json for r in server.posts] == [True, False, False]
