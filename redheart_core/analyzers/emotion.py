@@ -44,6 +44,8 @@ CRITICAL_SHIFT = 0.3
 LOSS_INDEX = np.array([EMOTIONS.index(e) for e in LOSS_EMOTIONS])
 POSITIVE_INDEX = np.array([EMOTIONS.index("joy"), EMOTIONS.index("trust")])
 _TEMPERATURES = np.geomspace(0.005, 0.5, 60)
+#: most clauses one text is read in (bounds the encoding cost of very long texts)
+MAX_CLAUSES = 48
 
 
 def load_exemplars(name: str = "emotion_exemplars.json") -> dict[str, list[str]]:
@@ -275,6 +277,9 @@ class EmotionAnalyzer:
         parts = clauses(text)
         if len(parts) <= 1:
             parts = [text] if text.strip() else []
+        if len(parts) > MAX_CLAUSES:  # a long text is read in MAX_CLAUSES runs of clauses
+            bounds = np.linspace(0, len(parts), MAX_CLAUSES + 1).astype(int)
+            parts = [" ".join(parts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
         levels = [read_cues(c).levels for c in parts]
         return _Plan(parts, levels, read_cues(text).intensifiers)
 

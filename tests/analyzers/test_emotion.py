@@ -134,3 +134,12 @@ def test_temperature_is_calibrated_on_the_exemplars(analyzers):
     temperature = analyzers["emotion"].classifier.temperature
     assert 0.005 < temperature < 0.5
     assert build("emotion", temperature=0.2).classifier.temperature == 0.2
+
+
+def test_a_very_long_text_is_read_in_a_bounded_number_of_clauses(analyzers):
+    from redheart_core.analyzers.emotion import MAX_CLAUSES
+
+    text = " ".join(f"Sentence {i} says I am glad." for i in range(500)) + " But our town is grieving."
+    plan = analyzers["emotion"]._plan(text)
+    assert len(plan.clauses) == MAX_CLAUSES
+    assert sum(cl["community"] for cl in plan.clause_levels) >= 1
