@@ -55,7 +55,7 @@ async def test_torch_work_runs_on_one_worker_thread_not_the_event_loop(plugin, m
 
 
 async def test_requests_leave_in_priority_order_then_arrival_order(plugin, make_config):
-    cfg = make_config("pipeline.concurrency=1", delay_s=0.05)
+    cfg = make_config("pipeline.concurrency=1", delay_s=0.1)
     finished: list[str] = []
     async with Pipeline.from_config(cfg) as pipe:
 
