@@ -128,15 +128,15 @@ class PrepareStage(StageHandler):
         self.llm_english_only = llm_english_only
         self.embedder_english_only = embedder_english_only
         self.memory = memory
+        self.workers = workers
         self.batcher: MicroBatcher[str, str] | None = None
         if translator is not None and when != "never":
             self.batcher = MicroBatcher(self._translate_batch, batch_size=batch_size,
                                         wait_s=wait_s, could_join=could_join)
-            self._workers = workers
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
         async with self.memory.phase("llm"):
-            translated = await self._workers.run(self.translator.translate_batch, texts)
+            translated = await self.workers.run(self.translator.translate_batch, texts)
         if len(translated) != len(texts):
             raise StageFailure(f"the translator returned {len(translated)} texts for {len(texts)}",
                                "TranslationError")
