@@ -259,8 +259,10 @@ class BenthamAnalyzer:
         for item, plan, head in zip(items, plans, trained):
             emotion = item.results["emotion"]
             base = situation_factors(item, emotion)
-            offset = None if head is None else {d: head[i] - values(base)[d]
-                                                for i, d in enumerate(BENTHAM_DIMENSIONS)}
+            offset = None
+            if head is not None:  # the head's values, and the calculus' shifts for counterfactuals
+                computed = values(base)
+                offset = {d: head[i] - computed[d] for i, d in enumerate(BENTHAM_DIMENSIONS)}
             result = self._score(base, offset)
             result["confidence"] = float(np.clip(
                 0.5 * base.clarity + 0.3 * base.certainty + (0.2 if item.initial is not None else 0.0),

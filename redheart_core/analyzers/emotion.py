@@ -254,7 +254,7 @@ class EmotionAnalyzer:
         return roles
 
     def distributions(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, 7) label distributions of texts (used by Bentham and regret for scenarios)."""
+        """(n, 7) label distributions of texts, by the configured classifier."""
         if not texts:
             return np.zeros((0, len(EMOTIONS)))
         return self.classifier.probabilities(self.embedder.encode(list(texts)))
