@@ -17,7 +17,7 @@ from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
 from redheart_core.llm.usage import record_usage
 
-from .loading import module_device, register_modules, resolve_device, resolve_dtype, resolve_model_path
+from .loading import module_device, quiet_loading, register_modules, resolve_device, resolve_dtype, resolve_model_path
 
 #: used when a tokenizer ships without a chat template
 FALLBACK_CHAT_TEMPLATE = (
@@ -54,6 +54,8 @@ class LocalBackend(LLMBackend):
         with self._load_lock:
             if self._lm is None:
                 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                quiet_loading()
 
                 tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
                 if not getattr(tokenizer, "chat_template", None):

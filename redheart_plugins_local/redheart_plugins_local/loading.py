@@ -4,8 +4,9 @@ never a download. The same code loads the tiny models the tests build and a user
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from redheart_core.errors import ConfigError
 
@@ -31,6 +32,21 @@ def resolve_model_path(path: str | None, key: str) -> str:
     raise ConfigError(key, f"{path!r} is neither a model directory nor a model in the local Hugging "
                       "Face cache (nothing is downloaded at run time); give a directory saved with "
                       f"save_pretrained, or fetch it once with `huggingface-cli download {path}`")
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No weight-loading progress bar inside the block: it would land in the CLI's output and
+    the service's logs. The previous setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def resolve_device(option: str, runtime: Any, key: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from redheart_core.errors import ConfigError
 
-from .loading import module_device, register_modules, resolve_device, resolve_model_path
+from .loading import module_device, quiet_loading, register_modules, resolve_device, resolve_model_path
 
 MEMORY_NAME = "translator.marian"
 
@@ -46,6 +46,8 @@ class MarianTranslator:
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
             from transformers import MarianMTModel, MarianTokenizer
+
+            quiet_loading()
 
             tokenizer = MarianTokenizer.from_pretrained(self.path, local_files_only=True)
             model = MarianMTModel.from_pretrained(self.path, local_files_only=True)
