@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -126,15 +127,18 @@ def error_line(rid: str, exc: BaseException) -> dict[str, Any]:
 class PipelinePredictor(L.LightningModule):
     """Runs the redheart pipeline of ``config`` over each batch of records.
 
-    The pipeline lives on an event loop owned by this module, from ``on_predict_start`` to
-    ``on_predict_end``; ``predict_step`` submits the whole batch at once and returns one
-    output line per record, in order.
+    The pipeline lives on an event loop in a thread of its own, from ``on_predict_start`` to
+    ``on_predict_end``: its background tasks keep running between batches, and a batch can be
+    started from code that is itself inside an event loop (a notebook, an async test).
+    ``predict_step`` submits the whole batch at once and returns one output line per record,
+    in order.
     """
 
     def __init__(self, config: DictConfig):
         super().__init__()
         self.config = config
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._pipe: Any = None
 
@@ -146,13 +150,19 @@ class PipelinePredictor(L.LightningModule):
                                         "memory": {"device": str(self.device)}})
         return cfg
 
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
     def on_predict_start(self) -> None:
         from ..pipeline import Pipeline
 
         self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="redheart-batch-loop",
+                                        daemon=True)
+        self._thread.start()
         self._stack = contextlib.AsyncExitStack()
-        self._pipe = self._loop.run_until_complete(
-            self._stack.enter_async_context(Pipeline.from_config(self.pipeline_config())))
+        self._pipe = self._run(self._stack.enter_async_context(
+            Pipeline.from_config(self.pipeline_config())))
 
     def on_predict_end(self) -> None:
         self._close()
@@ -163,11 +173,13 @@ class PipelinePredictor(L.LightningModule):
     def _close(self) -> None:
         if self._loop is None:
             return
-        loop, stack = self._loop, self._stack
-        self._loop = self._stack = self._pipe = None
+        loop, stack, thread = self._loop, self._stack, self._thread
         try:
-            loop.run_until_complete(stack.aclose())
+            self._run(stack.aclose())
         finally:
+            self._loop = self._thread = self._stack = self._pipe = None
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
             loop.close()
 
     async def _analyze(self, record: BatchRecord) -> dict[str, Any]:
@@ -181,7 +193,7 @@ class PipelinePredictor(L.LightningModule):
         return list(await asyncio.gather(*(self._analyze(r) for r in batch)))
 
     def predict_step(self, batch: list[BatchRecord], batch_idx: int) -> list[dict[str, Any]]:
-        return self._loop.run_until_complete(self._analyze_all(batch))
+        return self._run(self._analyze_all(batch))
 
 
 class JsonlPredictionWriter(BasePredictionWriter):

@@ -157,3 +157,13 @@ def test_a_strategy_lightning_does_not_know_exits_2(tmp_path, offline_config, ba
     assert result.exit_code == 2
     assert "cannot run with accelerator='cpu', devices=1, num_nodes=1, strategy='nonsense'" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_a_batch_can_start_from_inside_a_running_event_loop(tmp_path, offline_config, batch_inputs):
+    from redheart_core.config import load_config
+    from redheart_core.training.batch import run_batch
+
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs[:2])
+    run = run_batch(load_config([offline_config]), inputs, tmp_path / "o.jsonl", progress=False)
+    assert run.answered == 2 and run.written == 2
+    assert [line["id"] for line in read_jsonl(tmp_path / "o.jsonl")] == ["d01", "d02"]
