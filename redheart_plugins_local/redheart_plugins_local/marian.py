@@ -47,10 +47,9 @@ class MarianTranslator:
         if self._model is None:
             from transformers import MarianMTModel, MarianTokenizer
 
-            quiet_loading()
-
-            tokenizer = MarianTokenizer.from_pretrained(self.path, local_files_only=True)
-            model = MarianMTModel.from_pretrained(self.path, local_files_only=True)
+            with quiet_loading():
+                tokenizer = MarianTokenizer.from_pretrained(self.path, local_files_only=True)
+                model = MarianMTModel.from_pretrained(self.path, local_files_only=True)
             model.to(self.device).eval()
             # the pipeline translates inside the ``llm`` phase, ahead of the first LLM call
             self._model = register_modules(self.runtime, {MEMORY_NAME: model}, {"llm"})[MEMORY_NAME]
