@@ -55,12 +55,11 @@ class LocalBackend(LLMBackend):
             if self._lm is None:
                 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-                quiet_loading()
-
-                tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                with quiet_loading():
+                    tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+                    lm = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=self.dtype)
                 if not getattr(tokenizer, "chat_template", None):
                     tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
-                lm = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=self.dtype)
                 lm.to(self.device).eval()
                 self._lm = register_modules(self.runtime, {MEMORY_NAME: lm}, {"llm"})[MEMORY_NAME]
                 self._tokenizer = tokenizer
