@@ -114,8 +114,8 @@ class PipelineCollector:
             finished.add_metric([stage, "failed"], state.get("failed", 0))
         yield active
         yield finished
-        memory = built_memory_manager(pipe)
-        mstats = memory.stats() if memory is not None else {}
+        memory = getattr(pipe, "memory", None)
+        mstats = memory.stats() if callable(getattr(memory, "stats", None)) else {}
         yield GaugeMetricFamily("redheart_gpu_memory_bytes", "Device memory allocated by this "
                                 "process (0 without a GPU).", value=gpu_memory_bytes(memory))
         yield GaugeMetricFamily("redheart_gpu_memory_peak_bytes", "Peak device memory of this "
@@ -133,12 +133,6 @@ def stage_states(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {stage: dict(stages.get(stage, {})) for stage in (*STAGES, *sorted(set(stages) - set(STAGES)))}
 
 
-def built_memory_manager(pipe: Any) -> Any:
-    """The pipeline's memory manager if it was built; a scrape never builds one."""
-    runtime = getattr(pipe, "runtime", None)
-    return vars(runtime).get("memory") if runtime is not None else None
-
-
 def gpu_memory_bytes(memory: Any) -> int:
     device = str(getattr(memory, "device", "cpu"))
     torch = sys.modules.get("torch")  # loaded by whoever put a module on the GPU
@@ -148,4 +142,5 @@ def gpu_memory_bytes(memory: Any) -> int:
 
 
 def _peak(memory: Any) -> int:
-    return int(memory.peak_gpu_bytes()) if memory is not None else 0
+    peak = getattr(memory, "peak_gpu_bytes", None)
+    return int(peak()) if callable(peak) else 0

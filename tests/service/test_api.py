@@ -7,13 +7,15 @@ import asyncio
 import httpx
 import pytest
 
+from redheart_core.config import load_config
 from redheart_core.service import create_app
 
 from .conftest import SlowSummaryBackend, metric, small_config
 
 
 async def test_64_concurrent_requests_all_succeed(live_server):
-    server = live_server(create_app(small_config("pipeline.concurrency=8")))
+    """On the default offline path: the none backend and the real analyzers and embedder."""
+    server = live_server(create_app(load_config()))
     texts = [f"Situation {i}: my friend asked me to cover for him at work." for i in range(64)]
     async with httpx.AsyncClient(base_url=server.url, timeout=60,
                                  limits=httpx.Limits(max_connections=64)) as client:
@@ -26,6 +28,7 @@ async def test_64_concurrent_requests_all_succeed(live_server):
     assert [r["request_id"] for r in results] == [f"c-{i}" for i in range(64)]
     assert [r["text"] for r in results] == texts
     assert all(r["errors"] == [] and r["llm"]["summary"] for r in results)
+    assert all(r["circuit"]["final_ethical_score"] is not None for r in results)
     assert metric(scraped, "redheart_requests_total", 'status="ok"') == 64
     assert metric(scraped, "redheart_stage_seconds_count", 'stage="red_heart"') == 64
     assert metric(scraped, "redheart_in_flight") == 0

@@ -51,14 +51,14 @@ def test_kill_9_under_load_leaves_a_consistent_store_and_the_restarted_service_a
 
     async def load_then_kill() -> tuple[int, int]:
         task = asyncio.create_task(load_until(first.url, stop_after_ok=10**9))
-        while sqlite3.connect(store).execute("SELECT COUNT(*) FROM experiences").fetchone()[0] < 24:
+        while sqlite3.connect(store).execute("SELECT COUNT(*) FROM experiences").fetchone()[0] < 16:
             await asyncio.sleep(0.05)
         first.proc.kill()  # SIGKILL while 16 clients keep requests in flight
         return await task
 
     answered, cut_off = asyncio.run(load_then_kill())
     assert first.proc.wait(30) == -signal.SIGKILL
-    assert answered >= 16 and cut_off >= 1, "the kill landed while requests were in flight"
+    assert answered >= 8 and cut_off >= 1, "the kill landed while requests were in flight"
 
     db = sqlite3.connect(store)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -80,17 +80,15 @@ def test_kill_9_under_load_leaves_a_consistent_store_and_the_restarted_service_a
 
 def test_sigterm_finishes_in_flight_requests_then_closes_with_json_logs(serve_process):
     server = serve_process("--set", "logging.format=json", "--set", "server.shutdown_timeout_s=60")
-    texts = DILEMMAS * 3
+    texts = DILEMMAS
 
     async def batch_then_sigterm() -> httpx.Response:
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
             logged = await client.post("/v1/analyze", json={"text": DILEMMAS[1], "request_id": "trace-7"})
             assert logged.status_code == 200
             batch = asyncio.create_task(client.post("/v1/analyze/batch", json={"texts": texts}))
-            while True:  # wait until the batch is inside the pipeline
-                metrics = (await client.get("/metrics")).text
-                if "redheart_in_flight 0.0" not in metrics:
-                    break
+            while "redheart_in_flight 0.0" in (await client.get("/metrics")).text:
+                assert not batch.done(), "the batch ended before it was seen in flight"
                 await asyncio.sleep(0.01)
             server.proc.send_signal(signal.SIGTERM)
             return await batch
