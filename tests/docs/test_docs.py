@@ -20,8 +20,8 @@ from redheart_core.config import iter_keys
 from redheart_core.plugins import KINDS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-REQUIRED_PAGES = ("index.md", "quickstart.md", "configuration.md", "cli.md", "writing-plugins.md",
-                  "benchmarks.md")
+REQUIRED_PAGES = ("index.md", "quickstart.md", "configuration.md", "cli.md", "result.md",
+                  "writing-plugins.md", "benchmarks.md")
 #: options shared by every config-driven command, documented once in cli.md's common section
 COMMON_OPTIONS = {"--config", "--set", "--debug", "--help"}
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
@@ -135,6 +135,40 @@ def test_every_option_is_documented(path):
             assert re.search(rf"{re.escape(opt)}(?![\w-])", where), (
                 f"docs/cli.md: option {opt} of `redheart {path}` is not documented "
                 f"({'in the Common options section' if opt in COMMON_OPTIONS else 'in its section'})")
+
+
+def result_fields() -> list[tuple[str, str]]:
+    """(part, field) for every dataclass reachable from AnalysisResult."""
+    import dataclasses
+    import typing
+
+    from redheart_core.schema import AnalysisResult
+
+    found: list[tuple[str, str]] = []
+    seen: set[type] = set()
+
+    def walk(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            found.append((cls.__name__, f.name))
+            stack = [hints[f.name]]
+            while stack:
+                tp = stack.pop()
+                if dataclasses.is_dataclass(tp):
+                    walk(tp)
+                stack.extend(typing.get_args(tp))
+
+    walk(AnalysisResult)
+    return found
+
+
+@pytest.mark.parametrize("part,field", result_fields())
+def test_every_result_field_is_documented(part, field):
+    assert f"`{field}`" in page("result.md"), (
+        f"field {field!r} of {part} is not documented in docs/result.md")
 
 
 def test_version_option_and_plugin_environment_are_documented():
