@@ -171,6 +171,26 @@ def test_every_result_field_is_documented(part, field):
         f"field {field!r} of {part} is not documented in docs/result.md")
 
 
+def shipped_registrations():
+    """What redheart-core and our three backend packages register (the installed ones)."""
+    from redheart_core.plugins import get_registry
+
+    registry = get_registry()
+    return [reg for kind in KINDS for reg in registry.all(kind)
+            if reg.distribution == "redheart-core" or reg.distribution.startswith("redheart-plugins-")]
+
+
+@pytest.mark.parametrize("reg", shipped_registrations(), ids=lambda r: f"{r.kind}:{r.name}")
+def test_every_shipped_plugin_and_option_is_documented(reg):
+    import dataclasses
+
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(DOCS.glob("*.md")))
+    assert f"`{reg.name}`" in text, f"{reg.label} ({reg.distribution}) is not documented in docs/"
+    options = [f.name for f in dataclasses.fields(reg.options)] if reg.options else []
+    missing = [o for o in options if f"`{o}`" not in text]
+    assert not missing, f"options {missing} of {reg.label} ({reg.distribution}) are not documented in docs/"
+
+
 def test_version_option_and_plugin_environment_are_documented():
     cli_doc = page("cli.md")
     assert "--version" in cli_doc
