@@ -146,6 +146,12 @@ def llm_distribution(initial: InitialAnalysis | None) -> np.ndarray | None:
     return values / total if total > 0 else None
 
 
+def informativeness(dist: np.ndarray) -> float:
+    """1 - normalised entropy: a uniform reading says nothing, a one-label reading everything."""
+    entropy = float(-(dist * np.log(dist + 1e-12)).sum())
+    return float(np.clip(1.0 - entropy / np.log(len(dist)), 0.0, 1.0))
+
+
 def _finite(value: Any) -> float:
     try:
         v = float(value)
@@ -285,8 +291,8 @@ class EmotionAnalyzer:
 
     def _read(self, item: AnalyzerItem, plan: _Plan, text_p: np.ndarray,
               clause_p: np.ndarray) -> dict[str, Any]:
-        w_llm = float(np.clip(self.options.llm_weight, 0.0, 1.0))
         llm = llm_distribution(item.initial)
+        w_llm = 0.0 if llm is None else float(np.clip(self.options.llm_weight, 0.0, 1.0)) * informativeness(llm)
         overall = text_p if llm is None else (1 - w_llm) * text_p + w_llm * llm
         levels, evidence = {}, {}
         for level in LEVELS:

@@ -84,6 +84,15 @@ def test_the_llm_reading_is_blended_into_the_distribution(analyzers):
     assert read["distribution"]["fear"] > plain["distribution"]["fear"] + 0.3
 
 
+def test_a_uniform_llm_reading_says_nothing_and_changes_nothing(analyzers):
+    text = "We won the final!"
+    plain = analyzers["emotion"].analyze_batch([AnalyzerItem("a", text)])[0]
+    uniform = InitialAnalysis(emotions={label: 0.1 for label in EMOTIONS})
+    read = analyzers["emotion"].analyze_batch([AnalyzerItem("a", text, initial=uniform)])[0]
+    assert read["primary"] == plain["primary"]
+    assert read["distribution"] == pytest.approx(plain["distribution"], abs=1e-6)
+
+
 def test_an_unusable_llm_reading_is_ignored(analyzers):
     text = "We won the final!"
     plain = analyzers["emotion"].analyze_batch([AnalyzerItem("a", text)])[0]
