@@ -85,10 +85,10 @@ def pretrained_bytes(path: str | Path, dtype: Any = None,
     config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
     cls = getattr(transformers, auto_class)
     if dtype is None:
-        dtype = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+        dtype = getattr(config, "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
-    kwargs = {"torch_dtype": dtype} if dtype is not None else {}
+    kwargs = {"dtype": dtype} if dtype is not None else {}
     return meta_module_bytes(lambda: cls.from_config(config, **kwargs))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from redheart_core.errors import ConfigError
 from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
@@ -71,6 +71,12 @@ class LocalBackend(LLMBackend):
 
     def modules(self) -> dict[str, Any]:
         return {MEMORY_NAME: self._lm} if self._lm is not None else {}
+
+    def memory_footprint(self) -> Iterator[Any]:
+        """The model's size for ``redheart memory plan``, from its config alone (no weights)."""
+        from redheart_core.memory import ModuleFootprint, pretrained_bytes
+
+        yield ModuleFootprint(MEMORY_NAME, pretrained_bytes(self.path, self.dtype), frozenset({"llm"}))
 
     # ------------------------------------------------------------ generation
     def _inputs(self, tokenizer: Any, lm: Any, request: LLMRequest) -> Any:

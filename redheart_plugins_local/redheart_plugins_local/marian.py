@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Iterator
 
 from redheart_core.errors import ConfigError
 
@@ -42,6 +42,13 @@ class MarianTranslator:
 
     def modules(self) -> dict[str, Any]:
         return {MEMORY_NAME: self._model} if self._model is not None else {}
+
+    def memory_footprint(self) -> Iterator[Any]:
+        """The model's size for ``redheart memory plan``, from its config alone (no weights)."""
+        from redheart_core.memory import ModuleFootprint, pretrained_bytes
+
+        yield ModuleFootprint(MEMORY_NAME, pretrained_bytes(self.path, auto_class="AutoModelForSeq2SeqLM"),
+                              frozenset({"llm"}))
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
