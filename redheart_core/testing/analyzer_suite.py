@@ -191,6 +191,7 @@ class AnalyzerConformance(PluginConformance):
                 for i, text in enumerate(texts)]
 
     def check_batch(self, outputs: Any, n: int, what: str) -> None:
+        __tracebackhide__ = True  # report the failing check, not this helper
         assert isinstance(outputs, list), (
             f"analyze_batch returned a {type(outputs).__name__} for {what}; it must return a "
             "list with one dict per item")

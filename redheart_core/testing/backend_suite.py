@@ -207,6 +207,7 @@ class LLMBackendConformance(PluginConformance):
 
 def check_reading(reading: Any, registration: Registration) -> None:
     """Fail with what to fix when ``reading`` is not a valid :class:`InitialAnalysis`."""
+    __tracebackhide__ = True
     from ..llm.reading import ReadingError, validate_reading
 
     assert isinstance(reading, InitialAnalysis), (
