@@ -57,6 +57,7 @@ class Service:
     config: DictConfig
     pipeline: Any = None
     ready: bool = False
+    stopping: bool = False
     startup_error: BaseException | None = None
     metrics: ServiceMetrics = field(init=False)
 
@@ -116,8 +117,9 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool
 
 
 async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+    with contextlib.suppress(Exception):  # a receive channel that fails is a gone client too
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
 
 
 def result_response(svc: Service, result: AnalysisResult) -> JSONResponse:
@@ -242,8 +244,7 @@ async def readyz(svc: Service = Depends(service)) -> JSONResponse:
                              "analyzers": list(runtime.analyzer_names)})
     if svc.startup_error is not None:
         return JSONResponse({"status": "failed", "error": str(svc.startup_error)}, 503)
-    return JSONResponse({"status": "starting" if svc.pipeline is None or not svc.ready
-                         else "stopping"}, 503)
+    return JSONResponse({"status": "stopping" if svc.stopping else "starting"}, 503)
 
 
 @router.get("/v1/plugins", tags=["operations"])
@@ -343,7 +344,7 @@ def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if pipeline is not None:  # the caller runs and closes it
             yield
-            svc.ready = False
+            svc.ready, svc.stopping = False, True
             return
         async with contextlib.AsyncExitStack() as stack:
             from ..pipeline import Pipeline
@@ -359,7 +360,7 @@ def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
                 yield
             finally:
                 warm.cancel()
-                svc.ready = False
+                svc.ready, svc.stopping = False, True
                 await asyncio.gather(warm, return_exceptions=True)
                 log.info("closing the pipeline", extra={"event": "pipeline_closing"})
         svc.pipeline = None

@@ -178,3 +178,17 @@ async def test_graceful_shutdown_finishes_in_flight_requests_then_closes_the_pip
     server.thread.join(10)
     assert closed == [True]
     assert svc.pipeline is None
+
+
+async def test_before_the_pipeline_runs_requests_get_503_and_readyz_says_starting():
+    app = create_app(small_config())  # ASGITransport runs no lifespan: the pipeline never starts
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+        ready = await client.get("/readyz")
+        health = await client.get("/healthz")
+        early = await client.post("/v1/analyze", json={"text": "too early"})
+        scraped = (await client.get("/metrics")).text
+    assert ready.status_code == 503 and ready.json() == {"status": "starting"}
+    assert health.status_code == 200
+    assert early.status_code == 503 and early.headers["retry-after"] == "1"
+    assert early.json()["error"]["type"] == "NotReady"
+    assert metric(scraped, "redheart_requests_total", 'status="not_ready"') == 1
