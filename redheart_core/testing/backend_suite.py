@@ -115,34 +115,18 @@ class LLMBackendConformance(PluginConformance):
 
     @staticmethod
     def check_initial_reading(with_backend, registration: Registration, text: str) -> None:
-        async def body(backend: LLMBackend) -> Any:
-            try:
-                return await backend.analyze_initial(text)
-            except StageFailure as exc:
-                return exc
-
-        outcome = with_backend(body)
-        if isinstance(outcome, StageFailure):
-            assert outcome.type_name and str(outcome), (
-                "analyze_initial raised a StageFailure without a type name or message")
-            return
-        check_reading(outcome, registration)
+        reading = typed_outcome(with_backend, lambda backend: backend.analyze_initial(text),
+                                "analyze_initial")
+        if reading is not None:
+            check_reading(reading, registration)
 
     def test_summary_is_a_string(self, with_backend) -> None:
         result = AnalysisResult(request_id="kit-0", text=SITUATIONS[0])
-
-        async def body(backend: LLMBackend) -> Any:
-            try:
-                return await backend.summarize_final(result)
-            except StageFailure as exc:
-                return exc
-
-        summary = with_backend(body)
-        if isinstance(summary, StageFailure):
-            assert summary.type_name, "summarize_final raised a StageFailure without a type name"
-            return
-        assert isinstance(summary, str) and summary.strip(), (
-            f"summarize_final returned {summary!r}; return the summary text")
+        summary = typed_outcome(with_backend, lambda backend: backend.summarize_final(result),
+                                "summarize_final")
+        if summary is not None:
+            assert isinstance(summary, str) and summary.strip(), (
+                f"summarize_final returned {summary!r}; return the summary text")
 
     def test_streamed_summary_is_text(self, with_backend) -> None:
         result = AnalysisResult(request_id="kit-0", text=SITUATIONS[1])
@@ -203,6 +187,27 @@ class LLMBackendConformance(PluginConformance):
                                            for r in responses), (
             "four concurrent complete() calls did not all return text; the pipeline calls a "
             "backend from many requests at once, so keep no per-call state on the object")
+
+
+def typed_outcome(with_backend: Callable[[Body], Any],
+                  call: Callable[[LLMBackend], Awaitable[Any]], what: str) -> Any:
+    """What ``call(backend)`` returns, or None when it raised a (well-formed) StageFailure:
+    a backend may fail a request, but only with a typed error the pipeline can record."""
+    __tracebackhide__ = True
+
+    async def body(backend: LLMBackend) -> Any:
+        try:
+            return await call(backend)
+        except StageFailure as exc:
+            return exc
+
+    outcome = with_backend(body)
+    if isinstance(outcome, StageFailure):
+        assert outcome.type_name and str(outcome), (
+            f"{what} raised a StageFailure without a type name or message; raise "
+            "LLMOutputError / LLMRequestError with a message saying what went wrong")
+        return None
+    return outcome
 
 
 def check_reading(reading: Any, registration: Registration) -> None:
