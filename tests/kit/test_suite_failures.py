@@ -18,6 +18,7 @@ import pytest
 
 BROKEN_PLUGINS = '''
 from redheart_core import hookimpl
+from redheart_core.llm import LLMBackend, LLMResponse
 from redheart_core.memory.strategies import MemoryStrategy
 
 
@@ -59,6 +60,27 @@ class AnalyzerPlugin:
         register(self.name, lambda options: self.cls(), description="broken on purpose")
 
 
+class OnceClosable(LLMBackend):
+    """Answers, but raises when closed a second time."""
+
+    def __init__(self):
+        self.open = True
+
+    async def complete(self, request):
+        return LLMResponse(text="fine")
+
+    async def aclose(self):
+        if not self.open:
+            raise RuntimeError("already closed")
+        self.open = False
+
+
+class BackendPlugin:
+    @hookimpl
+    def redheart_register_llm_backends(self, register):
+        register("once", lambda options: OnceClosable(), description="closes once")
+
+
 class Greedy(MemoryStrategy):
     """Keeps everything resident and never admits that it does not fit."""
 
@@ -78,7 +100,8 @@ class StrategyPlugin:
 
 BROKEN_TESTS = '''
 import broken_plugins as bp
-from redheart_core.testing import AnalyzerConformance, MemoryStrategyConformance
+from redheart_core.testing import (AnalyzerConformance, LLMBackendConformance,
+                                   MemoryStrategyConformance)
 
 
 class TestDropper(AnalyzerConformance):
@@ -94,6 +117,11 @@ class TestNumpyLeaker(AnalyzerConformance):
 class TestSnooper(AnalyzerConformance):
     plugin_name = "snooper"
     plugin = bp.AnalyzerPlugin("snooper", bp.Snooper)
+
+
+class TestOnce(LLMBackendConformance):
+    plugin_name = "once"
+    plugin = bp.BackendPlugin()
 
 
 class TestGreedy(MemoryStrategyConformance):
@@ -161,6 +189,12 @@ def test_a_strategy_that_overruns_the_budget_fails(broken_run):
     assert "test_budget_respected_in_every_phase[cuda]" in failed(outcomes, "TestGreedy"), output
     assert "targets() must fit within budget.limit_bytes" in output
     assert "test_a_phase_that_cannot_fit_is_refused_with_a_reason" in failed(outcomes, "TestGreedy")
+
+
+def test_a_backend_that_cannot_close_twice_fails(broken_run):
+    outcomes, output = broken_run
+    assert failed(outcomes, "TestOnce") == {"test_aclose_is_idempotent"}, output
+    assert "make aclose() safe to repeat" in output
 
 
 def test_a_correct_plugin_passes_in_the_same_harness(broken_run):
