@@ -14,8 +14,8 @@ DILEMMAS = REPO / "examples" / "dilemmas.jsonl"
 
 #: analyzers the batch tests run (LLM stages through the offline `none` backend); `circuit` is
 #: left out because its experience store makes a result depend on what the same process analyzed
-#: before (docs/training.md), and `surd` because its Monte-Carlo propagation is slow on 2 cores
-BATCH_ANALYZERS = ["emotion", "bentham", "ethics", "regret"]
+#: before (docs/training.md)
+BATCH_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd"]
 
 
 @pytest.fixture(scope="session")
