@@ -62,7 +62,8 @@ def head_shape(target: HeadTarget, dim: int, hidden: int = 256, dropout: float =
 
 
 class HeadModule(L.LightningModule):
-    """Trains one head on (vector, target) batches from :class:`~.data.HeadDataModule`.
+    """Trains one head on (vector, target) batches from :class:`~.data.HeadDataModule`, or on
+    (text, target) batches through ``encoder`` when the embedder is trained too.
 
     The checkpoints Lightning writes carry ``redheart_head`` metadata (kind, label order,
     embedder id, network shape), so :func:`~.checkpoints.load_head` can read them as they are.
