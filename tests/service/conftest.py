@@ -89,8 +89,9 @@ class ServiceTestPlugins:
                  description="word count that fails on '[fail]' (service tests)")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def service_plugins() -> Iterator[None]:
+    """Registered per test module, so the plugins never leak into other folders' tests."""
     registry = get_registry(())
     registry.register_plugin(ServiceTestPlugins(), "svc-test-plugins")
     yield
