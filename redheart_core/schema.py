@@ -166,14 +166,9 @@ class EmotionIntegration(Record):
 
 
 @dataclass
-class EmotionPart(Record):
-    distribution: Dict[str, float]
-    primary: str
-    valence: float
-    arousal: float
-    dominance: float
-    intensity: int
-    confidence: float
+class EmotionPart(EmotionLevel):
+    """The whole text's emotion, plus each level's and their integration."""
+
     levels: Dict[str, EmotionLevel]
     integrated: EmotionIntegration
 
