@@ -272,8 +272,9 @@ class AnalyzerStage(StageHandler):
     so gathering a batch never holds a phase): embed the texts that have no vector yet (once,
     through the shared embedder), then call each analyzer's ``analyze_batch`` once, in
     dependency order, on the device worker.
-    An analyzer that raises or answers with the wrong shape fails for that batch's items only;
-    its dependents are skipped with an error naming it, the others go on.
+    An analyzer that raises or answers with the wrong shape is retried on halves of the batch
+    until the failing items are isolated; only those fail, their dependents are skipped with an
+    error naming it, and the other analyzers and requests go on.
     """
 
     def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
@@ -337,6 +338,8 @@ class AnalyzerStage(StageHandler):
         return False
 
     async def _run_analyzer(self, analyzer: Any, ctxs: list["RequestContext"]) -> None:
+        """One ``analyze_batch`` call; when it fails for a batch of several requests, the batch
+        is split in halves and retried, so one bad item never fails the requests batched with it."""
         name = analyzer.name
         items = [c.analyzer_item(tuple(analyzer.requires)) for c in ctxs]
         try:
@@ -346,9 +349,13 @@ class AnalyzerStage(StageHandler):
                 raise StageFailure(f"analyze_batch returned {count} outputs for {len(items)} items",
                                    "InvalidOutput")
         except Exception as exc:
-            for c in ctxs:
-                self._fail(c, name, f"analyzer {name!r} failed: {exc}",
-                           getattr(exc, "type_name", None) or type(exc).__name__)
+            if len(ctxs) > 1:
+                half = len(ctxs) // 2
+                await self._run_analyzer(analyzer, ctxs[:half])
+                await self._run_analyzer(analyzer, ctxs[half:])
+                return
+            self._fail(ctxs[0], name, f"analyzer {name!r} failed: {exc}",
+                       getattr(exc, "type_name", None) or type(exc).__name__)
             return
         for c, output in zip(ctxs, outputs):
             try:

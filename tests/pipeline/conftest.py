@@ -131,6 +131,8 @@ class RecordingAnalyzer:
                                                        threading.current_thread().name))
         if self.behaviour == "raise":
             raise ValueError("boom: this analyzer always fails")
+        if self.behaviour == "poison" and any("[poison]" in item.text for item in items):
+            raise ValueError("poisoned item in the batch")
         if self.behaviour == "short":
             return out[:-1]
         if self.behaviour == "not_dict":
@@ -150,6 +152,7 @@ ANALYZERS = {
     "pt_short": ("short", (), "red_heart"),
     "pt_not_dict": ("not_dict", (), "red_heart"),
     "pt_slow": ("slow", (), "red_heart"),
+    "pt_poison": ("poison", (), "red_heart"),
     "pt_circuit": ("ok", ("pt_length",), "circuit"),
 }
 

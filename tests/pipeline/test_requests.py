@@ -158,6 +158,19 @@ async def test_one_analyzer_raising_leaves_the_others_and_other_requests_whole(p
         assert result.llm.summary
 
 
+async def test_one_bad_item_fails_only_its_own_request_not_its_batch(plugin, make_config):
+    cfg = make_config("pipeline.batch_size=8", "pipeline.batch_wait_ms=200", analyzers=["pt_poison"])
+    texts = [f"case {i}" for i in range(8)]
+    texts[5] = "case 5 [poison]"
+    async with Pipeline.from_config(cfg) as pipe:
+        results = await pipe.analyze_many(texts)
+    assert [bool(r.errors) for r in results] == [i == 5 for i in range(8)]
+    assert "poisoned item" in results[5].errors[0].message
+    assert all("pt_poison" in r.extras for i, r in enumerate(results) if i != 5)
+    calls = [c for c in plugin.analyzer_calls if c.analyzer == "pt_poison"]
+    assert len(calls[0].request_ids) == 8 and len(calls) <= 7  # bisected, not one call per item
+
+
 @pytest.mark.parametrize("analyzer", ["pt_short", "pt_not_dict"])
 async def test_an_analyzer_answering_with_the_wrong_shape_is_an_error(plugin, make_config, analyzer):
     cfg = make_config(analyzers=[analyzer, "pt_length"])
