@@ -42,13 +42,14 @@ def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -
     if continuous and text is not None:
         fail("--continuous reads its requests from standard input; drop the TEXT argument")
     cfg = load_cli_config(config_files, overrides)
+    from ..logs import configure_logging
+
+    configure_logging(cfg.logging)
     if continuous:
         import asyncio
 
-        from ..logs import configure_logging
         from ..service.continuous import run_continuous
 
-        configure_logging(cfg.logging)
         failed = asyncio.run(run_continuous(cfg, sys.stdin, sys.stdout))
         sys.exit(EXIT_OK if not failed else EXIT_ERRORS)
     text = read_text(text)
