@@ -225,8 +225,9 @@ def scenarios_of(item: AnalyzerItem) -> list[tuple[str, str, str]]:
 # ------------------------------------------------------------------ the analyzer
 
 
-class BenthamAnalyzer:
+class BenthamAnalyzer(heads.OptionalHead):
     name = "bentham"
+    head_kind = "bentham"
     requires: tuple[str, ...] = ("emotion",)
     stage = "red_heart"
 
@@ -236,18 +237,7 @@ class BenthamAnalyzer:
         self.embedder = embedder
         self.options = options if options is not None else BenthamOptions()
         self.reader = prototype_classifier(embedder)
-        self.head = None
-        if self.options.checkpoint:
-            self.head = heads.load("bentham", str(self.options.checkpoint), embedder.model_id, runtime)
-
-    def modules(self) -> dict[str, Any]:
-        return {"bentham_head": self.head} if self.head is not None else {}
-
-    def provenance(self) -> dict[str, str]:
-        roles = {"embedder": self.embedder.model_id}
-        if self.head is not None:
-            roles["bentham_head"] = str(self.options.checkpoint)
-        return roles
+        self._load_head(runtime)
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         plans = [scenarios_of(item) for item in items]

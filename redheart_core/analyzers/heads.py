@@ -33,3 +33,24 @@ def run(module: Any, vectors: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         out = module(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=device))
     return out.float().cpu().numpy().astype(np.float64).reshape(len(vectors), -1)
+
+
+class OptionalHead:
+    """For analyzers whose ``options.checkpoint`` swaps a trained head in for the built-in
+    computation: loads it, hands it to the memory manager and names it in provenance."""
+
+    head_kind: str
+
+    def _load_head(self, runtime: Any) -> None:
+        checkpoint = self.options.checkpoint
+        self.head = load(self.head_kind, str(checkpoint), self.embedder.model_id, runtime) if checkpoint else None
+
+    def modules(self) -> dict[str, Any]:
+        return {f"{self.head_kind}_head": self.head} if self.head is not None else {}
+
+    def provenance(self) -> dict[str, str]:
+        roles = {"embedder": self.embedder.model_id}
+        if self.head is not None:
+            roles[f"{self.head_kind}_head"] = str(self.options.checkpoint)
+        return roles
+

@@ -39,26 +39,16 @@ def regrets(utilities: Sequence[float]) -> list[float]:
     return out
 
 
-class RegretAnalyzer:
+class RegretAnalyzer(heads.OptionalHead):
     name = "regret"
+    head_kind = "regret"
     requires: tuple[str, ...] = ("emotion", "bentham")
     stage = "red_heart"
 
     def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
         self.embedder = embedder
         self.options = options if options is not None else RegretOptions()
-        self.head = None
-        if self.options.checkpoint:
-            self.head = heads.load("regret", str(self.options.checkpoint), embedder.model_id, runtime)
-
-    def modules(self) -> dict[str, Any]:
-        return {"regret_head": self.head} if self.head is not None else {}
-
-    def provenance(self) -> dict[str, str]:
-        roles = {"embedder": self.embedder.model_id}
-        if self.head is not None:
-            roles["regret_head"] = str(self.options.checkpoint)
-        return roles
+        self._load_head(runtime)
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         trained = (np.clip(heads.run(self.head, item_vectors(self.embedder, items))[:, 0], 0.0, 1.0)
