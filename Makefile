@@ -40,7 +40,7 @@ bench: install
 
 # steady load against `redheart serve` on loopback; SOAK_MINUTES=2 make soak for a short run
 SOAK_MINUTES ?= 20
-SOAK_RATE ?= 2
+SOAK_RATE ?= 1
 soak: install
 	$(PY) -m benchmarks.soak --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE) \
 		--plot docs/img/soak.png --summary docs/img/soak.json

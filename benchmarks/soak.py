@@ -273,7 +273,7 @@ def run(args: argparse.Namespace) -> Summary:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 20)))
-    p.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", 2.0)),
+    p.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", 1.0)),
                    help="requests per second (default 2)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the RSS baseline (default: a quarter of the run, at most 120)")
