@@ -133,8 +133,10 @@ class Embedder:
             vectors = np.asarray(vectors, dtype=np.float32)
             with self._lock:
                 for (key, rows), vec in zip(missing.items(), vectors):
-                    vec.setflags(write=False)
                     out[rows] = vec
+                    # a copy: a row view would keep its whole encode batch alive in the cache
+                    vec = vec.copy()
+                    vec.setflags(write=False)
                     self._cache[key] = vec
                     self._cache.move_to_end(key)
                 while len(self._cache) > self._cache_size:

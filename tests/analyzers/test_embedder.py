@@ -49,6 +49,13 @@ def test_cache_is_bounded_by_cache_size():
     assert small.cache_info() == {"size": 3, "max_size": 3}
 
 
+def test_cached_vectors_do_not_keep_their_encode_batch_alive(embedder):
+    texts = [f"a batch of sentences, this one number {i}" for i in range(8)]
+    embedder.encode(texts)
+    cached = [embedder._cache[embedder_module._key(t)] for t in texts]
+    assert all(v.base is None and v.nbytes == embedder.dim * 4 for v in cached)
+
+
 def test_a_single_short_sentence_is_not_padded_to_512_tokens(embedder):
     assert embedder.token_count("I am fine.") < 16
 
