@@ -341,8 +341,3 @@ def get_registry(disabled: Iterable[str] = ()) -> PluginRegistry:
     if key not in _cache:
         _cache[key] = PluginRegistry(key)
     return _cache[key]
-
-
-def clear_registry_cache() -> None:
-    """Forget loaded registries (tests that change the environment call this)."""
-    _cache.clear()

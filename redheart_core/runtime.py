@@ -99,6 +99,3 @@ class Runtime:
             return None
         reg = self.registry.get("translators", name, "translation.translator")
         return self.build(reg, "translation.options")
-
-    def requires_of(self, name: str) -> tuple[str, ...]:
-        return self.registry.get("analyzers", name).requires
