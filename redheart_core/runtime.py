@@ -80,7 +80,8 @@ class Runtime:
         from .analyzers.embedder import embedder_from_config
 
         embedder = embedder_from_config(self.config.embedding)
-        self.memory.register("embedder", embedder.module, phases={"red_heart"}, priority=2)
+        for name, module in embedder.modules().items():
+            self.memory.register(name, module, phases={"red_heart"}, priority=2)
         return embedder
 
     @cached_property

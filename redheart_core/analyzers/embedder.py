@@ -28,6 +28,8 @@ BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
 #: seed of the fixed random projection to ``embedding.project_to`` dimensions
 PROJECTION_SEED = 20240917
 ENCODE_BATCH = 32
+#: the shared embedder's name with the memory manager
+MEMORY_NAME = "embedder"
 
 _instances: dict[str, "Embedder"] = {}
 _instances_lock = threading.Lock()
@@ -108,6 +110,10 @@ class Embedder:
     def module(self) -> "torch.nn.Module":
         """The torch module, for the memory manager to place and move."""
         return self._model
+
+    def modules(self) -> dict[str, "torch.nn.Module"]:
+        """The module under the name the memory manager knows it by (as analyzers declare)."""
+        return {MEMORY_NAME: self._model}
 
     @property
     def device(self) -> str:

@@ -371,6 +371,8 @@ class UnifiedMemoryManager:
 
     def _fall_back(self, name: str, why: str) -> None:
         entry = self._entries[name]
+        if entry.on_cpu:
+            return
         if entry.offload is not None:
             if entry.resident:
                 self._evict(entry)
@@ -379,42 +381,80 @@ class UnifiedMemoryManager:
         log.warning("memory: module %r runs on the CPU from now on: %s", name, why)
 
     # ------------------------------------------------------- out of memory
-    def run_with_oom_recovery(self, name: str, fn: Callable[[Any, "torch.device"], Any],
-                              batch: Sequence[Any], *,
+    def run_with_oom_recovery(self, modules: str | Iterable[str],
+                              fn: Callable[[Any, "torch.device"], Any], batch: Sequence[Any], *,
                               split: Callable[[Sequence[Any]], list[Sequence[Any]]] = halve,
                               merge: Callable[[list[Any]], Any] = concat) -> Any:
-        """``fn(batch, device)`` for module ``name``, recovering from out-of-memory errors.
+        """``fn(batch, device)`` for the module(s) named, recovering from out-of-memory errors.
 
         On OOM: evict what the current phase does not need, empty the cache and retry; then
-        split the batch and run the parts; a single item that still fails moves the module to
-        the CPU for good and runs there. Each recovery is counted in :meth:`stats`. Call it
-        from a worker thread (it is torch work); ``fn`` must put its inputs on ``device``.
+        split the batch and run the parts; a single item that still fails moves the named
+        modules to the CPU for good and runs there. Each recovery is counted in :meth:`stats`.
+        ``device`` is where the first named module runs now: ``fn`` must put its inputs there.
+        Call it from a worker thread (it is torch work).
         """
-        self._entry(name)
+        names = [modules] if isinstance(modules, str) else list(modules)
+        if not names:
+            raise ValueError("run_with_oom_recovery needs the name of at least one module")
+        for name in names:
+            self._entry(name)
         try:
-            return fn(batch, self.device_of(name))
+            return fn(batch, self.device_of(names[0]))
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+            return self._recover(names, fn, batch, exc, split, merge)
+
+    run = run_with_oom_recovery
+
+    def run_recovering(self, fn: Callable[[Sequence[Any]], Any], batch: Sequence[Any],
+                       *components: Any, merge: Callable[[list[Any]], Any] = concat) -> Any:
+        """``fn(batch)`` for components that name their torch modules through ``modules()`` (an
+        analyzer, the embedder, a translator, a backend) and place their own inputs.
+
+        The pipeline runs every component's torch work through this. On an out-of-memory error
+        the components' modules are looked up only then (a lazily loaded model is registered by
+        that time) and recovery goes on as in :meth:`run_with_oom_recovery` for all of them;
+        when none of them is registered here, the error comes back unchanged.
+        """
+        try:
+            return fn(batch)
         except Exception as exc:
             if not is_oom(exc):
                 raise
             first = exc
+        names: list[str] = []
+        with self._lock:
+            for component in components:
+                declared = getattr(component, "modules", None)
+                names += [n for n in (declared() if callable(declared) else {})
+                          if n in self._entries and n not in names]
+        if not names:
+            raise first
+        return self._recover(names, lambda part, _device: fn(part), batch, first, halve, merge)
+
+    def _recover(self, names: list[str], fn: Callable[[Any, "torch.device"], Any],
+                 batch: Sequence[Any], first: BaseException,
+                 split: Callable[[Sequence[Any]], list[Sequence[Any]]],
+                 merge: Callable[[list[Any]], Any]) -> Any:
+        """After ``first`` (an OOM): make room and retry, then split, then the CPU."""
         with self._lock:
             self._relieve(self._phase)
             self._record_oom("retry")
         try:
-            return fn(batch, self.device_of(name))
+            return fn(batch, self.device_of(names[0]))
         except Exception as exc:
             if not is_oom(exc):
                 raise
         if len(batch) > 1:
             self._record_oom("split")
-            return merge([self.run_with_oom_recovery(name, fn, part, split=split, merge=merge)
+            return merge([self.run_with_oom_recovery(names, fn, part, split=split, merge=merge)
                           for part in split(batch) if len(part)])
         with self._lock:
-            self._fall_back(name, f"out of memory on a single item ({first})")
+            for name in names:
+                self._fall_back(name, f"out of memory on a single item ({first})")
             self._record_oom("cpu")
-        return fn(batch, self.device_of(name))
-
-    run = run_with_oom_recovery
+        return fn(batch, self.device_of(names[0]))
 
     def _record_oom(self, action: str) -> None:
         self._counters.oom_recoveries += 1

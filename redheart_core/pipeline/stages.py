@@ -136,7 +136,8 @@ class PrepareStage(StageHandler):
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
         async with self.memory.phase("llm"):
-            translated = await self.workers.run(self.translator.translate_batch, texts)
+            translated = await self.workers.run(self.memory.run_recovering,
+                                                self.translator.translate_batch, texts, self.translator)
         if len(translated) != len(texts):
             raise StageFailure(f"the translator returned {len(translated)} texts for {len(texts)}",
                                "TranslationError")
@@ -271,7 +272,8 @@ class AnalyzerStage(StageHandler):
     Per batch, inside the stage's memory phase (held by the batch, not by each waiting request,
     so gathering a batch never holds a phase): embed the texts that have no vector yet (once,
     through the shared embedder), then call each analyzer's ``analyze_batch`` once, in
-    dependency order, on the device worker.
+    dependency order, on the device worker. Both run under the memory manager's out-of-memory
+    recovery, so an OOM costs time, never a request.
     An analyzer that raises or answers with the wrong shape is retried on halves of the batch
     until the failing items are isolated; only those fail, their dependents are skipped with an
     error naming it, and the other analyzers and requests go on.
@@ -310,7 +312,8 @@ class AnalyzerStage(StageHandler):
         if not ctxs or self.embedder is None:
             return
         try:
-            vectors = await self.workers.run(self.embedder.encode, [c.english_text for c in ctxs])
+            vectors = await self.workers.run(self.memory.run_recovering, self.embedder.encode,
+                                             [c.english_text for c in ctxs], self.embedder)
             if len(vectors) != len(ctxs):
                 raise StageFailure(f"the embedder returned {len(vectors)} vectors for {len(ctxs)} texts",
                                    "EmbeddingError")
@@ -343,7 +346,9 @@ class AnalyzerStage(StageHandler):
         name = analyzer.name
         items = [c.analyzer_item(tuple(analyzer.requires)) for c in ctxs]
         try:
-            outputs = await self.workers.run(analyzer.analyze_batch, items)
+            # analyzers encode clauses and scenarios through the shared embedder too
+            outputs = await self.workers.run(self.memory.run_recovering, analyzer.analyze_batch,
+                                             items, analyzer, self.embedder)
             if not isinstance(outputs, (list, tuple)) or len(outputs) != len(items):
                 count = len(outputs) if isinstance(outputs, (list, tuple)) else type(outputs).__name__
                 raise StageFailure(f"analyze_batch returned {count} outputs for {len(items)} items",

@@ -125,6 +125,13 @@ class PipelineCollector:
         swaps.add_metric(["in"], mstats.get("swaps_in", 0))
         swaps.add_metric(["out"], mstats.get("swaps_out", 0))
         yield swaps
+        recoveries = CounterMetricFamily("redheart_oom_recoveries", "Out-of-memory errors the "
+                                         "memory manager got past, by the step that did it.",
+                                         labels=["action"])
+        actions = mstats.get("oom_actions", {})
+        for action in ("retry", "split", "cpu"):
+            recoveries.add_metric([action], actions.get(action, 0))
+        yield recoveries
 
 
 def stage_states(stats: dict[str, Any]) -> dict[str, dict[str, int]]:

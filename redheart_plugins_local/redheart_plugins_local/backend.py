@@ -17,7 +17,8 @@ from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
 from redheart_core.llm.usage import record_usage
 
-from .loading import module_device, quiet_loading, register_modules, resolve_device, resolve_dtype, resolve_model_path
+from .loading import (memory_of, module_device, quiet_loading, register_modules, resolve_device,
+                      resolve_dtype, resolve_model_path)
 
 #: used when a tokenizer ships without a chat template
 FALLBACK_CHAT_TEMPLATE = (
@@ -87,7 +88,37 @@ class LocalBackend(LLMBackend):
         return encoded.to(module_device(lm))
 
     def _generate(self, request: LLMRequest, stop: threading.Event, streamer: Any = None) -> LLMResponse:
-        """One generation, in a worker thread; ``stop`` ends it early (a cancelled request)."""
+        """One generation, in a worker thread; ``stop`` ends it early (a cancelled request).
+
+        It runs under the memory manager's out-of-memory recovery (make room and retry, then
+        the CPU), except that a stream which has already shown text is not started again.
+        """
+        try:
+            tokenizer, lm = self.load()
+            memory = memory_of(self.runtime)
+            attempts = 0
+
+            def generate(_batch: list[LLMRequest]) -> list[LLMResponse]:
+                nonlocal attempts
+                attempts += 1
+                if attempts > 1 and streamer is not None:
+                    if streamer.shown:
+                        raise LLMRequestError("local: the device ran out of memory after the stream "
+                                              "had begun; it is not started again")
+                    streamer.restart()
+                return [self._generate_once(tokenizer, lm, request, stop, streamer)]
+
+            batch = [request]
+            return (memory.run_recovering(generate, batch, self) if memory is not None
+                    else generate(batch))[0]
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise LLMRequestError(f"local: generation with {self.model!r} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if streamer is not None:
+                streamer.end()
+
+    def _generate_once(self, tokenizer: Any, lm: Any, request: LLMRequest, stop: threading.Event,
+                       streamer: Any) -> LLMResponse:
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -95,28 +126,21 @@ class LocalBackend(LLMBackend):
             def __call__(self, input_ids, scores, **kwargs):
                 return stop.is_set()
 
-        try:
-            tokenizer, lm = self.load()
-            with self._run_lock, torch.inference_mode():
-                inputs = self._inputs(tokenizer, lm, request)
-                prompt_len = inputs["input_ids"].shape[1]
-                opts = self.options
-                sampling = {"do_sample": True, "temperature": opts.temperature} if opts.do_sample else {
-                    "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-                output = lm.generate(
-                    **inputs, max_new_tokens=min(opts.max_new_tokens, request.max_tokens),
-                    pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
-                    else tokenizer.eos_token_id,
-                    stopping_criteria=StoppingCriteriaList([Stop()]), streamer=streamer, **sampling)
-            new = output[0, prompt_len:]
-            text = tokenizer.decode(new, skip_special_tokens=True)
-            return LLMResponse(text=text, model=self.model,
-                               usage={"input_tokens": int(prompt_len), "output_tokens": int(new.shape[0])})
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise LLMRequestError(f"local: generation with {self.model!r} failed: {type(exc).__name__}: {exc}") from exc
-        finally:
-            if streamer is not None:
-                streamer.end()
+        with self._run_lock, torch.inference_mode():
+            inputs = self._inputs(tokenizer, lm, request)
+            prompt_len = inputs["input_ids"].shape[1]
+            opts = self.options
+            sampling = {"do_sample": True, "temperature": opts.temperature} if opts.do_sample else {
+                "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            output = lm.generate(
+                **inputs, max_new_tokens=min(opts.max_new_tokens, request.max_tokens),
+                pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
+                else tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([Stop()]), streamer=streamer, **sampling)
+        new = output[0, prompt_len:]
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        return LLMResponse(text=text, model=self.model,
+                           usage={"input_tokens": int(prompt_len), "output_tokens": int(new.shape[0])})
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         stop = threading.Event()
@@ -127,10 +151,8 @@ class LocalBackend(LLMBackend):
 
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Text as it is generated, through transformers' ``TextIteratorStreamer``."""
-        from transformers import TextIteratorStreamer
-
         tokenizer, _ = await asyncio.to_thread(self.load)
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _streamer(tokenizer)
         stop = threading.Event()
         job = asyncio.ensure_future(asyncio.to_thread(self._generate, request, stop, streamer))
         chunks = iter(streamer)
@@ -150,3 +172,21 @@ class LocalBackend(LLMBackend):
 
     async def aclose(self) -> None:
         """Nothing to close: the weights stay with the memory manager for the process."""
+
+
+def _streamer(tokenizer: Any) -> Any:
+    """transformers' ``TextIteratorStreamer`` that knows whether it has shown any text, and can
+    be set back to the start for a generation run again after an out-of-memory error."""
+    from transformers import TextIteratorStreamer
+
+    class Streamer(TextIteratorStreamer):
+        shown = False
+
+        def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+            self.shown = self.shown or bool(text)
+            super().on_finalized_text(text, stream_end)
+
+        def restart(self) -> None:
+            self.token_cache, self.print_len, self.next_tokens_are_prompt = [], 0, True
+
+    return Streamer(tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -54,7 +54,7 @@ def resolve_device(option: str, runtime: Any, key: str) -> str:
     import torch
 
     if option == "auto":
-        memory = _memory(runtime)
+        memory = memory_of(runtime)
         if memory is not None:
             return str(memory.device)
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -78,7 +78,7 @@ def resolve_dtype(option: str, device: str, key: str) -> Any:
     return getattr(torch, option)
 
 
-def _memory(runtime: Any) -> Any:
+def memory_of(runtime: Any) -> Any:
     """The runtime's memory manager, or None (a runtime-less build, or one without memory)."""
     if runtime is None:
         return None
@@ -90,7 +90,7 @@ def _memory(runtime: Any) -> Any:
 
 def register_modules(runtime: Any, modules: dict[str, Any], phases: set[str]) -> dict[str, Any]:
     """Hand ``modules`` to the memory manager (when there is one); returns what it manages."""
-    memory = _memory(runtime)
+    memory = memory_of(runtime)
     if memory is None:
         return modules
     return {name: memory.register(name, module, phases=phases) for name, module in modules.items()}

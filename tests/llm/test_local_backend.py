@@ -108,6 +108,45 @@ def test_memory_manager_gets_the_weights_for_the_llm_phase(tiny_llama):
     assert footprint.bytes >= sum(p.numel() * p.element_size() for p in backend.modules()["llm.local"].parameters())
 
 
+def fail_first_forward(model):
+    """A forward pre-hook raising CUDA's out-of-memory error on the model's next forward only."""
+    import torch
+
+    failures = iter([True])
+
+    def hook(module, args, kwargs):
+        if next(failures, False):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (prefill)")
+
+    return model.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+async def test_running_out_of_memory_mid_generation_is_recovered_by_the_memory_manager(tiny_llama):
+    runtime = runtime_for(tiny_llama)
+    backend = runtime.llm
+    expected = await backend.complete(request())
+    handle = fail_first_forward(backend.modules()["llm.local"])
+    try:
+        reply = await backend.complete(request())
+    finally:
+        handle.remove()
+    assert reply.text == expected.text and reply.usage == expected.usage
+    assert runtime.memory.stats()["oom_actions"] == {"retry": 1, "split": 0, "cpu": 0}
+
+
+async def test_a_stream_that_ran_out_of_memory_before_any_text_starts_again_cleanly(tiny_llama):
+    runtime = runtime_for(tiny_llama)
+    backend = runtime.llm
+    expected = "".join([c async for c in backend.stream_complete(request())])
+    handle = fail_first_forward(backend.modules()["llm.local"])
+    try:
+        chunks = [c async for c in backend.stream_complete(request())]
+    finally:
+        handle.remove()
+    assert "".join(chunks) == expected  # the prompt is not shown, no text twice
+    assert runtime.memory.stats()["oom_recoveries"] == 1
+
+
 def test_english_only_marks_the_backend(tiny_llama):
     assert runtime_for(tiny_llama, "llm.options.english_only=true").llm.english_only is True
     assert runtime_for(tiny_llama).llm.english_only is False

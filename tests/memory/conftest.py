@@ -28,6 +28,20 @@ def linear() -> Callable[..., torch.nn.Linear]:
     return make
 
 
+@pytest.fixture(scope="session")
+def emotion_head(tmp_path_factory) -> str:
+    """A trained-head checkpoint (random weights) for the bundled embedder."""
+    from redheart_core import load_config
+    from redheart_core.analyzers.embedder import embedder_from_config
+    from redheart_core.training.checkpoints import save_head
+    from redheart_core.training.heads import HeadModule
+
+    embedder = embedder_from_config(load_config().embedding)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("heads") / "emotion.pt"
+    return str(save_head(path, HeadModule("emotion", embedder.dim, embedder.model_id, hidden=8)))
+
+
 # ------------------------------------------------------------ a plugin with modules to plan
 
 from redheart_core import hookimpl  # noqa: E402

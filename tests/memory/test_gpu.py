@@ -75,3 +75,35 @@ def test_weights_round_trip_exactly_through_pinned_memory():
         return got
 
     assert torch.allclose(asyncio.run(run()), expected, atol=1e-5)
+
+
+def test_a_real_out_of_memory_inside_the_pipeline_loses_no_request(emotion_head):
+    from redheart_core import load_config
+    from redheart_core.pipeline import Pipeline
+
+    cfg = load_config(overrides=[
+        "llm.backend=none", "analyzers=[emotion]", f"analyzer_options.emotion.checkpoint={emotion_head}",
+        "memory.device=cuda", "embedding.device=cuda", "memory.strategy=phase_swap",
+        "pipeline.batch_size=8", "pipeline.concurrency=16"])
+    texts = [f"Situation {i}: my colleague asked me to hide a mistake from our manager." for i in range(16)]
+
+    async def run():
+        async with Pipeline.from_config(cfg) as pipe:
+            head = pipe.runtime.analyzers[0].modules()["emotion_head"]
+            failures = iter([True])
+
+            def allocate_far_too_much(module, args):
+                if next(failures, False):  # a real allocation failure on the device, mid-batch
+                    torch.empty(1 << 50, dtype=torch.uint8, device=args[0].device)
+
+            handle = head.register_forward_pre_hook(allocate_far_too_much)
+            try:
+                results = await pipe.analyze_many(texts)
+            finally:
+                handle.remove()
+            return results, pipe.runtime.memory.stats()
+
+    results, stats = asyncio.run(run())
+    assert [r.errors for r in results if r.errors] == []
+    assert all(r.analyzer_output("emotion") for r in results)
+    assert stats["oom_actions"]["retry"] >= 1 and stats["cpu_fallbacks"] == []

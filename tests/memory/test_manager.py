@@ -205,6 +205,69 @@ def test_errors_other_than_out_of_memory_propagate(linear):
         umm.run_with_oom_recovery("nope", broken, [1])
 
 
+def test_a_single_item_that_keeps_failing_moves_every_named_module_to_cpu(linear):
+    umm = swap_manager(64)
+    umm.register("encoder", linear(8), {"red_heart"})
+    umm.register("head", linear(8, seed=1), {"red_heart"})
+    failures = iter([True, True])
+
+    def forward(batch, device):
+        if next(failures, False):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return ["done" for _ in batch]
+
+    assert umm.run_with_oom_recovery(["encoder", "head"], forward, ["x"]) == ["done"]
+    assert umm.stats()["cpu_fallbacks"] == ["encoder", "head"]
+
+
+class Component:
+    """An analyzer-like component: declares its modules, places its own inputs."""
+
+    def __init__(self, modules):
+        self._modules = modules
+
+    def modules(self):
+        return dict(self._modules)
+
+
+async def test_run_recovering_finds_a_components_modules_when_the_oom_happens(linear):
+    umm = swap_manager(64)
+    component = Component({})
+    calls = []
+
+    def lazily_loading(batch):
+        calls.append(list(batch))
+        if len(calls) == 1:  # the model is loaded and registered on first use, then runs out
+            head = linear(8)
+            umm.register("lazy_head", head, {"red_heart"})
+            component._modules["lazy_head"] = head
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return [item * 10 for item in batch]
+
+    async with umm.phase("red_heart"):
+        out = await asyncio.to_thread(umm.run_recovering, lazily_loading, [1, 2, 3, 4], component)
+    assert out == [10, 20, 30, 40]
+    assert umm.stats()["oom_actions"] == {"retry": 1, "split": 1, "cpu": 0}
+
+
+def test_run_recovering_gives_back_the_error_of_a_component_with_no_managed_module(linear):
+    umm = swap_manager(64)
+    umm.register("head", linear(8), {"red_heart"})
+    unmanaged = Component({"elsewhere": linear(8)})
+
+    def runs_out(batch):
+        raise torch.OutOfMemoryError("CUDA out of memory (not ours)")
+
+    with pytest.raises(torch.OutOfMemoryError, match="not ours"):
+        umm.run_recovering(runs_out, [1, 2], unmanaged)
+    with pytest.raises(torch.OutOfMemoryError, match="not ours"):
+        umm.run_recovering(runs_out, [1, 2], object())
+    assert umm.stats()["oom_recoveries"] == 0
+    assert umm.run_recovering(lambda batch: list(batch), [1, 2], unmanaged) == [1, 2]
+
+
 async def test_the_next_phase_is_prefetched_into_free_room(linear):
     umm = swap_manager(64, prefetch=True)
     umm.register("enc", linear(16), {"red_heart"})

@@ -100,6 +100,29 @@ async def test_a_failing_stage_is_a_200_with_errors_not_a_500(live_server):
     assert metric(scraped, "redheart_requests_total", 'status="partial"') == 1
 
 
+async def test_an_out_of_memory_error_is_recovered_not_answered_and_metrics_count_it(live_server):
+    import torch
+
+    server = live_server(create_app(load_config()))
+    failures = iter([True])
+
+    def once(module, args):
+        if next(failures, False):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    handle = server.service.pipeline.runtime.embedder.module.register_forward_pre_hook(once)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            response = await client.post("/v1/analyze", json={
+                "text": "A situation nobody has embedded yet: the night nurse found a forged chart."})
+            scraped = (await client.get("/metrics")).text
+    finally:
+        handle.remove()
+    assert response.status_code == 200 and response.json()["errors"] == []
+    assert metric(scraped, "redheart_oom_recoveries_total", 'action="retry"') == 1
+    assert metric(scraped, "redheart_oom_recoveries_total", 'action="cpu"') == 0
+
+
 async def test_batch_answers_in_input_order(live_server):
     server = live_server(create_app(small_config()))
     texts = ["first [slow:0.02]", "second", "third"]
