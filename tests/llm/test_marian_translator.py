@@ -96,3 +96,32 @@ async def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
             translator = pipe.runtime.translator
     assert result.ok and result.language == "ko" and result.translated_text is None
     assert translator is not None and not translator.loaded
+
+
+async def test_a_translation_batch_that_runs_out_of_memory_is_retried_not_lost(tiny_marian):
+    import torch
+
+    from redheart_core import Pipeline
+
+    cfg = load_config(overrides=[
+        "llm.backend=none", "analyzers=[]", "translation.translator=marian", "translation.when=always",
+        f"translation.options.model_path={tiny_marian}", "translation.options.max_length=16",
+        "translation.options.cache_size=0"])
+    async with Pipeline.from_config(cfg) as pipe:
+        translator = pipe.runtime.translator
+        expected = translator.translate_batch([KOREAN[0]])[0]  # loads the model
+        failures = iter([True])
+
+        def once(module, args, kwargs):
+            if next(failures, False):
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model = translator_modules(translator)["translator.marian"]
+        handle = model.register_forward_pre_hook(once, with_kwargs=True)
+        try:
+            result = await pipe.analyze(KOREAN[0])
+        finally:
+            handle.remove()
+        stats = pipe.runtime.memory.stats()
+    assert result.errors == [] and result.translated_text == expected
+    assert stats["oom_actions"]["retry"] == 1
