@@ -24,15 +24,15 @@ def median_seconds(argv: list[str]) -> float:
 
 
 def main() -> bool:
+    from redheart_core.testing.plugin_suite import modules_imported_by
+
     py = sys.executable
     base = median_seconds([py, "-c", "pass"])
     help_s = median_seconds([py, "-m", "redheart_core", "--help"])
     plugins_s = median_seconds([py, "-m", "redheart_core", "plugins", "--json"])
-    heavy = subprocess.run(
-        [py, "-c", "import sys, redheart_core.cli as c; from redheart_core.plugins import get_registry;"
-         "get_registry(); print(','.join(m for m in ('torch','transformers','anthropic','openai',"
-         "'sentence_transformers','lightning','numpy') if m in sys.modules))"],
-        check=True, capture_output=True, text=True).stdout.strip()
+    heavy = ",".join(modules_imported_by(
+        "import redheart_core.cli; from redheart_core.plugins import get_registry; get_registry()",
+        ("torch", "transformers", "anthropic", "openai", "sentence_transformers", "lightning", "numpy")))
     print(f"python -c pass (baseline)   median {base * 1000:7.1f} ms")
     print(f"redheart --help             median {help_s * 1000:7.1f} ms  (target < 500 ms)")
     print(f"redheart plugins --json     median {plugins_s * 1000:7.1f} ms  (target < 1000 ms)")

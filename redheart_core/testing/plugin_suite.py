@@ -13,7 +13,7 @@ import math
 import os
 import subprocess
 import sys
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 import pytest
 from omegaconf import OmegaConf
@@ -89,17 +89,22 @@ def heavy_imports_at_registration(distribution: str, kind: str, name: str,
         env = {**os.environ}
         env.pop("REDHEART_STRICT_PLUGINS", None)
         env["REDHEART_LOAD_PLUGINS"] = "" if distribution == "redheart-core" else distribution
-        code = (
-            "import json, sys\n"
+        _heavy_cache[key] = modules_imported_by(
             "from redheart_core.plugins import get_registry\n"
-            f"get_registry({list(disabled)!r}).get({kind!r}, {name!r})\n"
-            f"print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))\n"
-        )
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env, timeout=120)
-        assert proc.returncode == 0, f"loading the registry in a fresh process failed:\n{proc.stderr}"
-        _heavy_cache[key] = json.loads(proc.stdout.strip().splitlines()[-1])
+            f"get_registry({list(disabled)!r}).get({kind!r}, {name!r})", env=env)
     return _heavy_cache[key]
+
+
+def modules_imported_by(code: str, modules: Iterable[str] = HEAVY_MODULES,
+                        env: dict[str, str] | None = None) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported once it has run ``code``: the
+    start-up cost a user pays, which an import in this (test) process cannot show."""
+    probe = (f"{code}\nimport json, sys\n"
+             f"print(json.dumps(sorted(m for m in {tuple(modules)!r} if m in sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, f"running the code in a fresh process failed:\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 class PluginConformance:

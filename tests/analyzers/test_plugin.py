@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from redheart_core.config import load_config
 from redheart_core.errors import ConfigError
 from redheart_core.plugins import PluginRegistry
+from redheart_core.testing.plugin_suite import modules_imported_by
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +27,9 @@ def test_all_six_register_with_options_and_requirements(registry):
 
 
 def test_registering_imports_no_numpy_or_torch():
-    code = ("import sys; from redheart_core.plugins import PluginRegistry; "
-            "r = PluginRegistry(entry_points=False); r.get('analyzers', 'emotion'); "
-            "print(','.join(m for m in ('numpy', 'torch', 'sentence_transformers') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    code = ("from redheart_core.plugins import PluginRegistry; "
+            "PluginRegistry(entry_points=False).get('analyzers', 'emotion')")
+    assert modules_imported_by(code, ("numpy", "torch", "sentence_transformers")) == []
 
 
 @pytest.mark.parametrize("override, key", [

@@ -112,17 +112,16 @@ def test_installed_analyzer_runs_and_lands_in_extras(run_cli):
 
 
 def test_plugin_listing_does_not_import_heavy_modules(run_cli):
-    code = ("import sys; from redheart_core.plugins import get_registry; get_registry();"
-            "print(sorted(m for m in ('torch', 'transformers', 'anthropic', 'openai', 'numpy',"
-            " 'sentence_transformers', 'lightning') if m in sys.modules))")
     import os
-    import subprocess
-    import sys
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "REDHEART_LOAD_PLUGINS": "redheart-plugins-claude,"
-                              "redheart-plugins-openai,redheart-plugins-local"}).stdout
-    assert out.strip() == "[]"
+    from redheart_core.testing.plugin_suite import modules_imported_by
+
+    heavy = modules_imported_by(
+        "from redheart_core.plugins import get_registry; get_registry()",
+        ("torch", "transformers", "anthropic", "openai", "numpy", "sentence_transformers", "lightning"),
+        env={**os.environ, "REDHEART_LOAD_PLUGINS": "redheart-plugins-claude,"
+             "redheart-plugins-openai,redheart-plugins-local"})
+    assert heavy == []
 
 
 def test_help_is_fast(run_cli):

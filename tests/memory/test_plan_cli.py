@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from redheart_core.testing.plugin_suite import modules_imported_by
 
 KIB = 1024
 
@@ -93,8 +93,6 @@ def test_doctor_shows_the_device_and_the_plan(plan_cli):
 
 
 def test_cli_and_plugin_modules_do_not_import_torch():
-    code = ("import sys, redheart_core.cli.memory, redheart_core.cli.doctor, "
-            "redheart_core.memory.plugin, redheart_core.memory;"
-            "print([m for m in ('torch', 'numpy', 'pynvml') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    code = ("import redheart_core.cli.memory, redheart_core.cli.doctor, "
+            "redheart_core.memory.plugin, redheart_core.memory")
+    assert modules_imported_by(code, ("torch", "numpy", "pynvml")) == []
