@@ -96,16 +96,13 @@ class LocalBackend(LLMBackend):
         try:
             tokenizer, lm = self.load()
             memory = memory_of(self.runtime)
-            attempts = 0
 
             def generate(_batch: list[LLMRequest]) -> list[LLMResponse]:
-                nonlocal attempts
-                attempts += 1
-                if attempts > 1 and streamer is not None:
-                    if streamer.shown:
+                if streamer is not None:
+                    if streamer.shown:  # only on a retry: the first attempt has shown nothing
                         raise LLMRequestError("local: the device ran out of memory after the stream "
                                               "had begun; it is not started again")
-                    streamer.restart()
+                    streamer.restart()  # a retry starts from the prompt again; a no-op at first
                 return [self._generate_once(tokenizer, lm, request, stop, streamer)]
 
             batch = [request]
