@@ -22,8 +22,3 @@ class Translator(Protocol):
         """The translations of ``texts``, in order, one per text."""
         ...
 
-
-def translator_modules(translator: Any) -> "dict[str, Any]":
-    """The translator's loaded torch modules, for the memory manager (none when not loaded)."""
-    modules = getattr(translator, "modules", None)
-    return dict(modules()) if callable(modules) else {}

@@ -48,11 +48,6 @@ class Analyzer(Protocol):
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]: ...
 
 
-def analyzer_modules(analyzer: Any) -> "dict[str, torch.nn.Module]":
-    """The analyzer's torch modules, or none when it does not declare any."""
-    modules = getattr(analyzer, "modules", None)
-    return dict(modules()) if callable(modules) else {}
-
 
 def register_module(runtime: Any, name: str, module: Any, phase: str, priority: int = 1) -> None:
     """Hand a torch module to the runtime's memory manager, when the runtime has one."""

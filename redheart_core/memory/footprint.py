@@ -23,6 +23,13 @@ SAFETENSORS_DTYPE_BYTES = {
 }
 
 
+def declared_modules(component: Any) -> "dict[str, torch.nn.Module]":
+    """The torch modules a component (analyzer, embedder, translator, backend) declares through
+    its optional ``modules()``, by the names it registers them under; none without one."""
+    modules = getattr(component, "modules", None)
+    return dict(modules()) if callable(modules) else {}
+
+
 @dataclass(frozen=True)
 class ModuleFootprint:
     """One module as the memory manager plans it: size, the phases that use it, its priority.

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, Sequence
 
 from .budget import GIB, Budget, MemoryBudgetError
-from .footprint import ModuleFootprint, module_bytes
+from .footprint import ModuleFootprint, declared_modules, module_bytes
 from .gate import PhaseGate
 from .monitor import DeviceMonitor
 from .plan import MemoryPlan, build_plan
@@ -426,8 +426,7 @@ class UnifiedMemoryManager:
         names: list[str] = []
         with self._lock:
             for component in components:
-                declared = getattr(component, "modules", None)
-                names += [n for n in (declared() if callable(declared) else {})
+                names += [n for n in declared_modules(component)
                           if n in self._entries and n not in names]
         if not names:
             raise first

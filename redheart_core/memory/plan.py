@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .budget import Budget, format_bytes
-from .footprint import ModuleFootprint, module_bytes
+from .footprint import ModuleFootprint, declared_modules, module_bytes
 from .strategies import MemoryStrategy, by_priority, phase_order, total_bytes, working_set
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def build_plan(footprints: Iterable[ModuleFootprint], strategy: MemoryStrategy, 
 
 def _declared(component: Any, default_phase: str, prefix: str) -> list[tuple[ModuleFootprint, Any]]:
     """A component's footprints: its ``memory_footprint()`` (sizes known without loading
-    weights) or else its measured ``modules()`` / ``module``."""
+    weights) or else its measured ``modules()``."""
     declare = getattr(component, "memory_footprint", None)
     if callable(declare):
         out = []
@@ -109,13 +109,7 @@ def _declared(component: Any, default_phase: str, prefix: str) -> list[tuple[Mod
                                 f"got {type(item).__name__}")
             out.append((item, None))
         return out
-    modules = getattr(component, "modules", None)
-    if callable(modules):
-        found = dict(modules())
-    elif getattr(component, "module", None) is not None:
-        found = {prefix: component.module}
-    else:
-        found = {}
+    found = declared_modules(component)
     return [(ModuleFootprint(name, module_bytes(m), frozenset([default_phase])), m)
             for name, m in found.items()]
 

@@ -8,7 +8,8 @@ import pytest
 from redheart_core.config import load_config
 from redheart_core.errors import ConfigError
 from redheart_core.runtime import Runtime
-from redheart_core.translation import Translator, translator_modules
+from redheart_core.memory.footprint import declared_modules
+from redheart_core.translation import Translator
 
 KOREAN = ["친구가 거짓말을 해 달라고 했다.", "회사에서 걱정이 많다."]
 
@@ -28,7 +29,7 @@ def test_builds_without_loading_and_loads_on_first_translation(tiny_marian):
     translator = runtime.translator
     assert isinstance(translator, Translator)
     assert (translator.source, translator.target) == ("ko", "en")
-    assert not translator.loaded and translator_modules(translator) == {}
+    assert not translator.loaded and declared_modules(translator) == {}
     out = translator.translate_batch(KOREAN)
     assert translator.loaded
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
@@ -116,7 +117,7 @@ async def test_a_translation_batch_that_runs_out_of_memory_is_retried_not_lost(t
             if next(failures, False):
                 raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-        model = translator_modules(translator)["translator.marian"]
+        model = declared_modules(translator)["translator.marian"]
         handle = model.register_forward_pre_hook(once, with_kwargs=True)
         try:
             result = await pipe.analyze(KOREAN[0])
