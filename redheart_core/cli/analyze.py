@@ -42,9 +42,6 @@ def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -
     if continuous and text is not None:
         fail("--continuous reads its requests from standard input; drop the TEXT argument")
     cfg = load_cli_config(config_files, overrides)
-    from ..logs import configure_logging
-
-    configure_logging(cfg.logging)
     if continuous:
         import asyncio
 

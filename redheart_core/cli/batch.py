@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .signals import recording_interrupts
 from .options import config_options, handle_errors, load_cli_config
 
 
@@ -37,8 +38,9 @@ def batch(input_path, out_path, accelerator, devices, num_nodes, strategy, batch
     devices = _devices(devices)
     from ..training.batch import run_batch
 
-    run = run_batch(cfg, input_path, out_path, accelerator=accelerator, devices=devices,
-                    num_nodes=num_nodes, strategy=strategy, batch_size=batch_size, progress=progress)
+    with recording_interrupts():  # Lightning turns Ctrl-C into exit(1)
+        run = run_batch(cfg, input_path, out_path, accelerator=accelerator, devices=devices,
+                        num_nodes=num_nodes, strategy=strategy, batch_size=batch_size, progress=progress)
     if not run.is_global_zero:
         return
     if run.written == 0 and run.skipped == run.inputs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .signals import recording_interrupts
 from .options import config_options, handle_errors, load_cli_config
 
 KINDS = ("emotion", "bentham", "regret")
@@ -50,7 +51,8 @@ def train(kind, data_path, val_path, max_epochs, out_path, batch_size, lr, hidde
     options = TrainOptions(max_epochs=max_epochs, batch_size=batch_size, lr=lr, hidden=hidden,
                            patience=patience, val_fraction=val_fraction, accelerator=accelerator,
                            progress=progress, finetune_embedder=finetune_embedder)
-    report = train_head(cfg, kind, data_path, val_path, out_path or f"redheart-{kind}-head.pt", options)
+    with recording_interrupts():  # Lightning turns Ctrl-C into exit(1)
+        report = train_head(cfg, kind, data_path, val_path, out_path or f"redheart-{kind}-head.pt", options)
     click.echo(f"trained the {kind} head for {report.epochs} epoch(s) on {report.train_records} "
                f"records; validation on {report.val_records} records (best epoch):")
     for name, value in report.metrics.items():

@@ -274,12 +274,13 @@ class Pipeline:
         ctx.emit(StageFinished(name, duration_ms, error))
         self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
                      error=error)
-        if log.isEnabledFor(logging.INFO):
-            log.info("request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
-                     "failed" if error else "finished", duration_ms,
-                     extra={"event": "stage_finished", "request_id": ctx.request.request_id,
-                            "stage": name, "duration_ms": duration_ms,
-                            "error": _error_text(error) if error else None})
+        level = logging.WARNING if error else logging.INFO  # a failed stage is worth a look
+        if log.isEnabledFor(level):
+            log.log(level, "request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
+                    "failed" if error else "finished", duration_ms,
+                    extra={"event": "stage_finished", "request_id": ctx.request.request_id,
+                           "stage": name, "duration_ms": duration_ms,
+                           "error": _error_text(error) if error else None})
 
     async def _attempts(self, ctx: RequestContext, handler: StageHandler, counts: Any) -> None:
         """Run the handler inside its memory phase; retry a retryable stage with backoff (the
