@@ -7,7 +7,6 @@ stands (JSON logs are for log pipelines and keep every record); otherwise ``WARN
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
@@ -48,28 +47,13 @@ def is_quiet() -> bool:
     return requested_level() == QUIET_LEVEL
 
 
-def names_level(config_files: Sequence[str], overrides: Sequence[str]) -> bool:
-    """Whether a config file or an override sets ``logging.level`` itself."""
-    for item in overrides:
-        key = item.split("=", 1)[0].strip().lstrip("+~")
-        if key in (LEVEL_KEY, "logging"):
-            return True
-    from omegaconf import OmegaConf
-
-    for path in config_files:
-        loaded = OmegaConf.load(Path(path))
-        if OmegaConf.select(loaded, LEVEL_KEY, default=None, throw_on_resolution_failure=False) is not None:
-            return True
-    return False
-
-
 def cli_log_level(cfg: Any, config_files: Sequence[str], overrides: Sequence[str]) -> str:
     """The level the CLI logs at for this command (see the module docstring)."""
     asked = requested_level()
     if asked is not None:
         return asked
-    from ..config import LogFormat
+    from ..config import LogFormat, sets_key
 
-    if LogFormat(cfg.logging.format) is LogFormat.json or names_level(config_files, overrides):
+    if LogFormat(cfg.logging.format) is LogFormat.json or sets_key(config_files, overrides, LEVEL_KEY):
         return str(cfg.logging.level).upper()
     return VERBOSE_LEVELS[0]

@@ -82,7 +82,67 @@ def test_disabled_blocks_a_plugin_by_name_builtins_included(run_cli):
     assert infos["builtin-llm"]["status"] == "disabled"
     res = run_cli("config", "validate", "--set", "plugins.disabled=[builtin-llm]", load="")
     assert res.code == 2
-    assert "llm.backend" in res.err and "unknown LLM backend 'none'" in res.err
+    assert "llm.backend" in res.err
+    assert "LLM backend 'none' is disabled: its plugin 'builtin-llm' is in plugins.disabled" in res.err
+
+
+def test_a_name_from_a_plugin_that_failed_to_load_says_so_with_its_error(run_cli):
+    res = run_cli("config", "validate", "--set", "analyzers=[broken]", load=ALL_TEST_DISTS)
+    assert res.code == 2
+    assert ("analyzer 'broken' belongs to plugin 'redheart_broken' (redheart-broken), which "
+            "failed to load: import failed: RuntimeError: this plugin is broken on purpose") in res.err
+    other = run_cli("config", "validate", "--set", "analyzers=[sentiment]", load=ALL_TEST_DISTS)
+    assert other.code == 2
+    assert "unknown analyzer 'sentiment'" in other.err
+    assert "plugins that failed to load (one may provide it)" in other.err
+    assert "redheart_broken (redheart-broken): import failed" in other.err
+
+
+def test_a_name_from_a_disabled_plugin_is_named_as_disabled(run_cli):
+    res = run_cli("config", "validate", "--set", "analyzers=[wordcount]",
+                  "--set", "plugins.disabled=[redheart-wordcount]", load="redheart-wordcount")
+    assert res.code == 2
+    assert "plugins.disabled leaves out redheart_wordcount (redheart-wordcount)" in res.err
+    single = run_cli("config", "validate", "--set", "analyzers=[emotion,surd]",
+                     "--set", "plugins.disabled=[surd]", load="")
+    assert single.code == 2
+    assert "analyzer 'surd' is disabled: plugins.disabled names 'surd'" in single.err
+
+
+def test_disabling_a_default_analyzer_takes_it_out_of_the_default_list(run_cli):
+    res = run_cli("config", "validate", "--set", "plugins.disabled=[surd]", load="")
+    assert res.code == 0, res.err
+    from redheart_core.config import load_config
+
+    cfg = load_config(overrides=["plugins.disabled=[surd]"])
+    assert list(cfg.analyzers) == ["emotion", "bentham", "ethics", "regret", "circuit"]
+    needed = run_cli("config", "validate", "--set", "plugins.disabled=[emotion]", load="")
+    assert needed.code == 2
+    assert "requires 'emotion', which is not configured (it is disabled by plugins.disabled)" in needed.err
+
+
+def test_unknown_hook_exits_2_listing_the_hooks(run_cli):
+    res = run_cli("plugins", "--hook", "nope", load="")
+    assert res.code == 2
+    assert "unknown hook 'nope'" in res.err and "redheart_register_analyzers" in res.err
+    short = run_cli("plugins", "--json", "--hook", "register_analyzers", load="")
+    assert short.code == 0
+    assert {i["name"] for i in short.json()} == {"builtin-analyzers"}
+
+
+def test_descriptions_are_listed_and_the_table_fits_80_columns(run_cli):
+    infos = by_name(run_cli("plugins", "--json", load="redheart-wordcount").json())
+    assert infos["redheart_wordcount"]["descriptions"] == {"analyzers": {"wordcount": "counts long words"}}
+    table = run_cli("plugins", load="redheart-wordcount", env={"COLUMNS": "80"})
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in table.out, "nothing is cut off"
+    flat = " ".join(" ".join(lines).split())
+    for info in infos.values():
+        for kind in info["descriptions"].values():
+            for description in kind.values():
+                assert " ".join(description.split()) in flat, description
 
 
 def test_unknown_plugin_option_exits_2_naming_key_and_allowed_options(run_cli):
