@@ -70,7 +70,7 @@ class SurdAnalyzer:
         drawn = propagate(factors, rng, samples, float(self.options.spread))
         result = surd_from_samples(drawn[TARGET], [drawn[s] for s in SOURCES], bins=int(self.options.bins))
         named = result.named(SOURCES)
-        return {
+        output = {
             "target": TARGET,
             "sources": list(SOURCES),
             "unique": named["unique"],
@@ -80,3 +80,6 @@ class SurdAnalyzer:
             "info_leak": result.info_leak,
             "samples": samples,
         }
+        if result.warning is not None:
+            output["warning"] = result.warning
+        return output

@@ -51,6 +51,8 @@ def print_report(result: AnalysisResult, console: Console | None = None) -> None
         s = result.surd
         top = sorted(s.unique.items(), key=lambda kv: -kv[1])[:3]
         console.print("SURD unique (bits): " + ", ".join(f"{k} {v:.3f}" for k, v in top))
+        if s.warning:
+            console.print(f"[yellow]SURD warning:[/yellow] {s.warning}")
     if result.circuit:
         c = result.circuit
         console.print(f"[bold]final ethical score {c.final_ethical_score:.3f}[/bold] "
