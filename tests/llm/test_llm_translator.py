@@ -79,7 +79,7 @@ async def test_untranslated_korean_gets_low_confidence_and_a_clear_note():
 
     from rich.console import Console
 
-    from redheart_core.cli.report import print_report
+    from redheart_core.report.terminal import print_report
 
     out = StringIO()
     print_report(korean, Console(file=out, width=100))
