@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 ALL_TEST_DISTS = "redheart-wordcount,redheart-broken,redheart-misspelled"
 
@@ -188,3 +189,44 @@ def test_help_is_fast(run_cli):
     start = time.perf_counter()
     assert run_cli("--help").code == 0
     assert time.perf_counter() - start < 5  # a smoke bound; the 0.5 s target is in `make bench`
+
+
+EXTRA_STRATEGY = '''
+from redheart_core import hookimpl
+from redheart_core.memory.strategies import MemoryStrategy, by_priority, working_set
+
+class Lean(MemoryStrategy):
+    name = "lean"
+    description = "a user's own strategy"
+
+    def targets(self, phase, footprints):
+        return by_priority(working_set(phase, footprints), footprints)
+
+@hookimpl
+def redheart_register_memory_strategies(register):
+    register("lean", Lean, description=Lean.description)
+'''
+
+
+def test_the_suite_ignores_plugins_the_user_installed(tmp_path):
+    """A user's plugin registering an extra memory strategy used to fail `make test` (the list
+    of valid strategies in an error message grew). The suite loads only the project's plugins."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import pip_install_target, write_dist
+
+    site = tmp_path / "site"
+    pip_install_target([write_dist(tmp_path / "src", "redheart-lean", "redheart_lean",
+                                   EXTRA_STRATEGY)], site)
+    user_env = {k: v for k, v in os.environ.items() if k != "REDHEART_LOAD_PLUGINS"}
+    user_env["PYTHONPATH"] = str(site)
+    listed = subprocess.run([sys.executable, "-m", "redheart_core", "plugins", "--json"],
+                            capture_output=True, text=True, env=user_env, timeout=300)
+    assert '"lean"' in listed.stdout, "the user's plugin is installed and loads outside the suite"
+    repo = Path(__file__).resolve().parents[2]
+    suite = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/memory/test_plan_cli.py::test_config_errors_exit_2_naming_the_key_and_choices"],
+                           capture_output=True, text=True, env=user_env, cwd=repo, timeout=600)
+    assert suite.returncode == 0, suite.stdout[-3000:]
