@@ -214,9 +214,9 @@ def _surd(r: AnalysisResult) -> str:
     s = r.surd
     if s is None:
         return section("surd", "What drives the verdict (SURD)", missing(r, "surd"))
-    rows = ([(f"unique {k}", v) for k, v in s.unique.items()]
-            + [(f"redundant {k}", v) for k, v in s.redundant.items() if v > 1e-4]
-            + [(f"synergy {k}", v) for k, v in s.synergistic.items() if v > 1e-4])
+    rows = ([(f"U {k}", v) for k, v in s.unique.items()]
+            + [(f"R {k}", v) for k, v in s.redundant.items() if v > 1e-4]
+            + [(f"S {k}", v) for k, v in s.synergistic.items() if v > 1e-4])
     rows.sort(key=lambda kv: -kv[1])
     top = rows[:12]
     high = max([v for _, v in top] + [1e-9])
@@ -224,10 +224,11 @@ def _surd(r: AnalysisResult) -> str:
     return section(
         "surd", f"What drives the {s.target} (SURD, bits)", warning,
         figures(mutual_information=s.mutual_information, info_leak=s.info_leak, samples=s.samples),
-        svg.bars(top, title="SURD contributions in bits", high=high, digits=3, width=620,
+        svg.bars(top, title="SURD contributions in bits", high=high, digits=3, width=600,
                  label_width=300),
-        f'<p class="missing">{len(rows) - len(top)} smaller parts not shown</p>'
-        if len(rows) > len(top) else "")
+        '<p class="missing">U unique, R redundant, S synergistic information, in bits'
+        + (f"; {len(rows) - len(top)} smaller parts not shown" if len(rows) > len(top) else "")
+        + "</p>")
 
 
 def _circuit(r: AnalysisResult) -> str:
