@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from typing import Any, Callable
 
@@ -33,6 +34,13 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def stop_interrupted() -> None:
+    """End on Ctrl-C: ``interrupted`` is the last word (work still winding down in background
+    threads logs nothing more), exit 130."""
+    logging.disable(logging.CRITICAL)
+    fail("interrupted", EXIT_INTERRUPTED)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn expected errors into a one-line message and an exit code (tracebacks with --debug)."""
 
@@ -50,10 +58,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             fail(str(exc), EXIT_USAGE)
         except KeyboardInterrupt:
-            fail("interrupted", EXIT_INTERRUPTED)
+            stop_interrupted()
         except SystemExit as exc:
             if interrupted() and exc.code not in (None, EXIT_OK, EXIT_INTERRUPTED):
-                fail("interrupted", EXIT_INTERRUPTED)  # a library (Lightning) exited on Ctrl-C
+                stop_interrupted()  # a library (Lightning) exited on Ctrl-C
             raise
 
     return wrapper

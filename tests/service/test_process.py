@@ -127,7 +127,7 @@ def test_serve_says_what_it_loads_and_where_it_is_ready_and_ctrl_c_exits_130(ser
     assert log.index("loading:") < log.index("loaded in") < log.index("ready:")
     assert " INFO " not in log, "quiet by default: no per-request records"
     assert server.stop(signal.SIGINT) == 130
-    assert server.log().rstrip().endswith("error: interrupted")
+    assert server.log_path.read_text().rstrip().endswith("error: interrupted")
 
 
 def test_sigterm_ends_serve_with_0(serve_process):
