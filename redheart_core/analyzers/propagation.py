@@ -77,7 +77,7 @@ class SurdAnalyzer:
         drawn = propagate(factors, rng, samples, float(self.options.spread))
         result = surd_from_samples(drawn[TARGET], [drawn[s] for s in SOURCES], bins=int(self.options.bins))
         named = result.named(SOURCES)
-        return {
+        output = {
             "target": self.target,
             "sources": list(SOURCES),
             "unique": named["unique"],
@@ -87,3 +87,6 @@ class SurdAnalyzer:
             "info_leak": result.info_leak,
             "samples": samples,
         }
+        if result.warning is not None:
+            output["warning"] = result.warning
+        return output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .options import config_options, fail, handle_errors, load_cli_config
+from .signals import recording_interrupts
 
 HEAD_KINDS = ("emotion", "bentham", "regret")
 KINDS = ("model", *HEAD_KINDS)
@@ -72,7 +73,8 @@ def train(kind, data_path, val_path, max_epochs, out_path, batch_size, lr, hidde
                            hidden=hidden, patience=patience, val_fraction=val_fraction,
                            accelerator=accelerator, progress=progress,
                            finetune_embedder=finetune_embedder)
-    report = train_head(cfg, kind, data_path, val_path, out_path or f"redheart-{kind}-head.pt", options)
+    with recording_interrupts():  # Lightning turns Ctrl-C into exit(1)
+        report = train_head(cfg, kind, data_path, val_path, out_path or f"redheart-{kind}-head.pt", options)
     click.echo(f"trained the {kind} head for {report.epochs} epoch(s) on {report.train_records} "
                f"records; validation on {report.val_records} records (best epoch):")
     for name, value in report.metrics.items():
@@ -100,7 +102,7 @@ def _train_model(cfg, data_path, out_path, max_epochs, batch_size, lr, hidden, t
                                 hidden=hidden, tuned_layers=tuned_layers, limit=limit,
                                 accelerator=accelerator, progress=progress, seed=int(cfg.seed))
     command = "redheart train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    with tempfile.TemporaryDirectory(prefix="redheart-train-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="redheart-train-") as workdir, recording_interrupts():
         report = train_model(corpus, BUNDLED, bundled_path(), out_path, options, workdir, command)
     click.echo(f"trained the Red Heart model for {report.epochs} epoch(s) in {report.seconds / 60:.1f} "
                f"min on {sum(report.train_examples.values())} examples; dev figures (best epoch):")
