@@ -16,15 +16,15 @@ layered score (``target: base_score``), with the utility head's tone as the vale
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any, Sequence
 
 import numpy as np
 
 from .base import AnalyzerItem
-from .bentham import final_score, situation_factors, tone_of
+from .bentham import Factors, final_score, situation_factors, tone_of
 from .options import SurdOptions
-from .surd import surd_from_samples
+from .surd import SurdResult, surd_of_samples
 
 #: the factors perturbed, as the result names them
 SOURCES = ("valence", "certainty", "extent", "urgency", "harm")
@@ -39,20 +39,25 @@ def request_seed(seed: int, text: str) -> int:
     return int.from_bytes(digest, "little")
 
 
-def propagate(factors: Any, rng: np.random.Generator, samples: int, spread: float) -> dict[str, np.ndarray]:
-    """``samples`` perturbed values of each source and the resulting final scores."""
-    sigma = spread * (1.5 - float(factors.clarity))
-    noise = rng.standard_normal((len(SOURCES), samples))
-    drawn = {}
+def propagate(factors: Sequence[Factors], noises: np.ndarray, spread: float) -> np.ndarray:
+    """Perturbed sources and the resulting final scores of a batch: ``(batch, samples, 1 +
+    sources)`` with the target first, from each item's standard-normal ``noises[b]``
+    ``(sources, samples)``; every item goes through one vectorised calculus call."""
+    def column(name: str) -> np.ndarray:
+        return np.array([[float(getattr(f, name))] for f in factors])
+
+    sigma = spread * (1.5 - column("clarity"))
+    drawn = []
     for row, name in enumerate(SOURCES):
-        point = float(getattr(factors, _FIELDS[name]))
+        point = column(_FIELDS[name])
         if name == "valence":
-            drawn[name] = np.clip(point + 2 * sigma * noise[row], -1.0, 1.0)
+            drawn.append(np.clip(point + 2 * sigma * noises[:, row], -1.0, 1.0))
         else:
-            drawn[name] = np.clip(point + sigma * noise[row], 0.0, 1.0)
-    perturbed = replace(factors, **{_FIELDS[n]: v for n, v in drawn.items()})
-    drawn[TARGET] = np.asarray(final_score(perturbed), dtype=np.float64)
-    return drawn
+            drawn.append(np.clip(point + sigma * noises[:, row], 0.0, 1.0))
+    points = {f.name: column(f.name) for f in fields(Factors)}
+    points.update({_FIELDS[n]: d for n, d in zip(SOURCES, drawn)})
+    target = np.asarray(final_score(Factors(**points)), dtype=np.float64)
+    return np.stack([target, *drawn], axis=-1)
 
 
 class SurdAnalyzer:
@@ -67,15 +72,26 @@ class SurdAnalyzer:
         self.target = "base_score" if model else TARGET
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
-        return [self.analyze(item) for item in items]
+        """Each item's noise comes from its own seeded generator; the batch is propagated and
+        decomposed together (:func:`propagate`, :func:`.surd.surd_of_samples`)."""
+        if not items:
+            return []
+        samples = int(self.options.samples)
+        factors = [self._factors(item) for item in items]
+        noises = np.stack([np.random.default_rng(request_seed(self.seed, item.text))
+                           .standard_normal((len(SOURCES), samples)) for item in items])
+        drawn = propagate(factors, noises, float(self.options.spread))
+        return [self._output(result, samples)
+                for result in surd_of_samples(drawn, int(self.options.bins))]
 
     def analyze(self, item: AnalyzerItem) -> dict[str, Any]:
-        samples = int(self.options.samples)
+        return self.analyze_batch([item])[0]
+
+    def _factors(self, item: AnalyzerItem) -> Factors:
         tone = tone_of(item.results["bentham"]["final_score"]) if self.model else None
-        factors = situation_factors(item, item.results["emotion"], tone)
-        rng = np.random.default_rng(request_seed(self.seed, item.text))
-        drawn = propagate(factors, rng, samples, float(self.options.spread))
-        result = surd_from_samples(drawn[TARGET], [drawn[s] for s in SOURCES], bins=int(self.options.bins))
+        return situation_factors(item, item.results["emotion"], tone)
+
+    def _output(self, result: SurdResult, samples: int) -> dict[str, Any]:
         named = result.named(SOURCES)
         output = {
             "target": self.target,

@@ -86,23 +86,27 @@ def _log2(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _entropy(p: np.ndarray) -> float:
-    return float(-(p * _log2(p)).sum())
+def _entropies(p: np.ndarray) -> np.ndarray:
+    """Entropy in bits of each distribution along the leading axis."""
+    return -(p * _log2(p)).reshape(len(p), -1).sum(axis=1)
 
 
 def _normalised(p: np.ndarray) -> np.ndarray:
+    """Each histogram of the batch ``p[b, t, a_1, ...]`` as probabilities, floored like the
+    reference implementation."""
     p = np.array(p, dtype=np.float64)
-    if p.ndim < 2:
+    if p.ndim < 3:
         raise ValueError(f"surd needs a joint histogram with the target on axis 0 and at least "
-                         f"one source axis; got an array of shape {p.shape}")
+                         f"one source axis; got an array of shape {p.shape[1:]}")
     if not np.all(np.isfinite(p)) or np.any(p < 0):
         raise ValueError("surd: the histogram must hold finite, non-negative counts or probabilities")
-    total = p.sum()
-    if total <= 0:
+    totals = p.reshape(len(p), -1).sum(axis=1)
+    if np.any(totals <= 0):
         raise ValueError("surd: the histogram is empty (all cells are zero)")
-    p /= total
+    shape = (len(p),) + (1,) * (p.ndim - 1)
+    p /= totals.reshape(shape)
     p += _FLOOR
-    p /= p.sum()
+    p /= p.reshape(len(p), -1).sum(axis=1).reshape(shape)
     return p
 
 
@@ -111,35 +115,47 @@ def surd(p: np.ndarray) -> SurdResult:
 
     ``p`` may hold counts or probabilities; it is not modified.
     """
-    p = _normalised(p)
-    n_axes = p.ndim
-    axes = tuple(range(1, n_axes))
-    n_sources = n_axes - 1
+    return surd_batch(np.asarray(p)[None])[0]
 
-    h_target = _entropy(p.sum(axis=axes))
-    h_cond = _entropy(p) - _entropy(p.sum(axis=0))
-    info_leak = h_cond / h_target if h_target > 0 else 0.0
+
+def surd_batch(p: np.ndarray) -> list[SurdResult]:
+    """:func:`surd` of each histogram of a batch ``p[b, t, a_1, ..., a_n]``, computed together
+    (the per-request analyzer decomposes a whole micro-batch in one pass)."""
+    p = _normalised(p)
+    batch = len(p)
+    axes = tuple(range(2, p.ndim))  # the sources' axes
+    n_sources = len(axes)
+
+    h_target = _entropies(p.sum(axis=axes))
+    h_cond = _entropies(p) - _entropies(p.sum(axis=1))
 
     p_s = p.sum(axis=axes, keepdims=True)  # p(t), broadcastable
     log_p_s = _log2(p_s)
     combos: list[Combo] = [c for k in range(1, n_sources + 1) for c in combinations(axes, k)]
-    specific = np.empty((len(combos), p.shape[0]))  # I(T=t; A_c) for every combo c and state t
+    specific = np.empty((batch, len(combos), p.shape[1]))  # I(T=t; A_c) per histogram, combo, t
     for row, combo in enumerate(combos):
         others = tuple(a for a in axes if a not in combo)
         p_as = p.sum(axis=others, keepdims=True) if others else p
-        p_a = p_as.sum(axis=0, keepdims=True)
-        specific[row] = ((p_as / p_s) * (_log2(p_as / p_a) - log_p_s)).sum(axis=combo).ravel()
+        p_a = p_as.sum(axis=1, keepdims=True)
+        specific[:, row] = ((p_as / p_s) * (_log2(p_as / p_a) - log_p_s)).sum(axis=combo).reshape(batch, -1)
 
-    weights = p_s.ravel()
-    mutual = {c: float(specific[i] @ weights) for i, c in enumerate(combos)}
+    weights = p_s.reshape(batch, -1)
+    mutual = np.einsum("bct,bt->bc", specific, weights)
+    orders = np.array([len(c) for c in combos])
+    return [_decompose(combos, orders, specific[b], weights[b], mutual[b], h_target[b], h_cond[b])
+            for b in range(batch)]
+
+
+def _decompose(combos: list[Combo], orders: np.ndarray, specific: np.ndarray, weights: np.ndarray,
+               mutual: np.ndarray, h_target: float, h_cond: float) -> SurdResult:
+    """Hand out one histogram's specific information as unique, redundant and synergistic."""
+    axes = tuple(c[0] for c in combos if len(c) == 1)
     redundant = {c: 0.0 for c in combos}  # single-source keys end up as unique information
     synergistic = {c: 0.0 for c in combos if len(c) > 1}
-    orders = np.array([len(c) for c in combos])
-
-    for t in range(p.shape[0]):
+    for t in range(specific.shape[1]):
         info = specific[:, t].copy()
         # a combination of order n+1 that does not beat the best of order n adds nothing
-        for order in range(1, n_sources):
+        for order in range(1, len(axes)):
             best = info[orders == order].max()
             higher = orders == order + 1
             info[higher & (info < best)] = 0.0
@@ -154,19 +170,43 @@ def surd(p: np.ndarray) -> SurdResult:
             else:
                 synergistic[combo] += float(step)
 
+    first = axes[0]
+
     def zero_based(c: Combo) -> Combo:
-        return tuple(i - 1 for i in c)
+        return tuple(i - first for i in c)
 
     def bits(v: float) -> float:  # rounding can leave -1e-17 where the exact value is 0
-        return max(v, 0.0)
+        return max(float(v), 0.0)
 
+    info_leak = h_cond / h_target if h_target > 0 else 0.0
     return SurdResult(
         unique={zero_based(c): bits(v) for c, v in redundant.items() if len(c) == 1},
         redundant={zero_based(c): bits(v) for c, v in redundant.items() if len(c) > 1},
         synergistic={zero_based(c): bits(v) for c, v in synergistic.items()},
-        mutual_information={zero_based(c): bits(v) for c, v in mutual.items()},
+        mutual_information={zero_based(c): bits(v) for c, v in zip(combos, mutual)},
         info_leak=float(min(max(info_leak, 0.0), 1.0)),
     )
+
+
+def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:
+    """Histograms of a batch of samples ``(batch, n, variables)``: ``(batch, bins, ..., bins)``
+    counts with equal-width bins over each variable's observed range, exactly as
+    :func:`numpy.histogramdd` bins one of them."""
+    batch, n, variables = samples.shape
+    flat = np.zeros((batch, n), dtype=np.int64)
+    for v in range(variables):
+        values = samples[:, :, v]
+        low, high = values.min(axis=1), values.max(axis=1)
+        same = low == high
+        low, high = np.where(same, low - 0.5, low), np.where(same, high + 0.5, high)
+        for b in range(batch):
+            edges = np.linspace(low[b], high[b], bins + 1)
+            index = np.searchsorted(edges, values[b], side="right")
+            index[values[b] == edges[-1]] -= 1
+            flat[b] = flat[b] * bins + (index - 1)
+    counts = np.bincount((flat + np.arange(batch)[:, None] * bins ** variables).ravel(),
+                         minlength=batch * bins ** variables)
+    return counts.reshape((batch,) + (bins,) * variables).astype(np.float64)
 
 
 def surd_from_samples(target: np.ndarray, sources: np.ndarray | Sequence[np.ndarray],
@@ -192,8 +232,15 @@ def surd_from_samples(target: np.ndarray, sources: np.ndarray | Sequence[np.ndar
     data = np.column_stack([target, src])
     if not np.all(np.isfinite(data)):
         raise ValueError("surd_from_samples: samples must be finite")
-    hist, _ = np.histogramdd(data, bins=bins)
-    return replace(surd(hist), warning=sampling_warning(hist))
+    return surd_of_samples(data[None], bins)[0]
+
+
+def surd_of_samples(samples: np.ndarray, bins: int) -> list[SurdResult]:
+    """SURD of each sample set of a batch ``(batch, n, 1 + sources)`` (the target first), each
+    with its :func:`sampling_warning`."""
+    counts = joint_counts(samples, bins)
+    return [replace(result, warning=sampling_warning(c))
+            for result, c in zip(surd_batch(counts), counts)]
 
 
 def sampling_warning(counts: np.ndarray) -> str | None:

@@ -18,7 +18,7 @@ KINDS = ("model", *HEAD_KINDS)
 @click.option("--val", "val_path", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A head: labelled JSONL to validate on (default: hold back --val-fraction).")
 @click.option("--max-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs [default: 3 for model, 30 for a head].")
+              help="Epochs [default: 2 for model, 30 for a head].")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), metavar="PATH",
               help="File to write [default: ./redheart-model.safetensors or ./redheart-KIND-head.pt].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True)
@@ -98,9 +98,10 @@ def _train_model(cfg, data_path, out_path, max_epochs, batch_size, lr, hidden, t
     from ..model.training import ModelTrainOptions, train_model
 
     corpus = load_corpus(data_path, limit=limit)  # a bad data folder fails before any model loads
-    options = ModelTrainOptions(epochs=max_epochs or 3, batch_size=batch_size, lr=lr or 4e-5,
-                                hidden=hidden, tuned_layers=tuned_layers, limit=limit,
-                                accelerator=accelerator, progress=progress, seed=int(cfg.seed))
+    given = {"epochs": max_epochs, "lr": lr, "limit": limit}
+    options = ModelTrainOptions(batch_size=batch_size, hidden=hidden, tuned_layers=tuned_layers,
+                                accelerator=accelerator, progress=progress, seed=int(cfg.seed),
+                                **{k: v for k, v in given.items() if v is not None})
     command = "redheart train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     with tempfile.TemporaryDirectory(prefix="redheart-train-") as workdir, recording_interrupts():
         report = train_model(corpus, BUNDLED, bundled_path(), out_path, options, workdir, command)

@@ -1,10 +1,12 @@
 """The labelled data the Red Heart model learns from, read from the tree's ``data/`` folder.
 
 Only train files are in the tree (``data/README.md`` gives sources and licences). Each task's
-dev set is carved out of them by a stable hash of the example's *group* (the scenario an excuse
-belongs to, the behaviour a trait is judged against, the pair itself), so the same rows are dev
-on every machine, and variants of one scenario never sit on both sides. EmoBank brings its own
-dev split; the emotion sentences have their own dev file.
+dev set is carved out of them by a stable hash of the example's *group*, so the same rows are
+dev on every machine and variants of one scenario never sit on both sides: the scenario an
+excuse belongs to, the behaviour a trait is judged against, the first five words of a
+commonsense scenario (its contrastive edits share them), and for utility pairs every pair
+linked to another by a shared text or a shared first sentence (the same situation recurs across
+pairs). EmoBank brings its own dev split; the emotion sentences have their own dev file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -83,24 +86,53 @@ def _split(examples: list[tuple[str, Example]], limit: int | None) -> tuple[list
     return train, dev
 
 
+def opening(text: str, words: int = 5) -> str:
+    """The first words of a text, lower-cased: the group of a scenario and its edits."""
+    return " ".join(text.lower().split()[:words])
+
+
+def first_sentence(text: str) -> str:
+    return re.split(r"[.!?]", text.strip(), maxsplit=1)[0].lower().strip()
+
+
 def read_acceptability(root: Path) -> list[tuple[str, Example]]:
     path = root / "ethics" / "commonsense_short_train.csv.gz"
     out = []
     for number, row in _rows(path):
         label, text = row[0], row[1]
         wrong = _binary(label, path, number)
-        out.append((text, Example(text, (1.0 - wrong,))))
+        out.append((opening(text), Example(text, (1.0 - wrong,))))
     return out
+
+
+def linked_groups(keys: list[list[str]]) -> list[str]:
+    """For items described by lists of keys, a group name per item: items sharing any key,
+    directly or through others, share a group (union-find)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for item in keys:
+        for key in item[1:]:
+            parent[find(key)] = find(item[0])
+    return [find(item[0]) for item in keys]
 
 
 def read_utility(root: Path) -> list[tuple[str, Example]]:
     path = root / "ethics" / "utilitarianism_train.csv.gz"
-    out = []
+    examples = []
     for number, row in _rows(path, header=False):
         if len(row) != 2 or not row[0].strip() or not row[1].strip():
             raise CorpusError(f"{path} row {number}: expected two non-empty texts")
-        out.append((row[0] + "\x00" + row[1], Example(row[0], worse=row[1])))
-    return out
+        examples.append(Example(row[0], worse=row[1]))
+    groups = linked_groups([[e.text, e.worse, "\x00" + first_sentence(e.text),  # type: ignore[list-item]
+                             "\x00" + first_sentence(e.worse)] for e in examples])  # type: ignore[arg-type]
+    return list(zip(groups, examples))
 
 
 def read_deontology(root: Path) -> list[tuple[str, Example]]:

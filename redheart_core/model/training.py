@@ -53,8 +53,9 @@ class ModelTrainOptions:
     max_length: int = 128
     hidden: int = 256
     dropout: float = 0.1
-    aux_per_epoch: int = 6000   # examples of each auxiliary task per epoch
-    emotion_repeats: int = 4    # passes over the small emotion set per epoch
+    aux_per_epoch: int = 3000   # examples of each auxiliary task per epoch
+    #: passes over a task's training set per epoch (the others: one)
+    repeats: dict[str, int] = field(default_factory=lambda: {"acceptability": 3, "vad": 2, "emotion": 4})
     limit: int | None = None    # cap on training examples per task (a quick, tiny run)
     debias: float = 0.0         # weight of the frozen linear probe in the utility loss (0: off)
     accelerator: str = "cpu"
@@ -104,14 +105,11 @@ class TaskBatchSampler(Sampler[list[int]]):
         if not self.shuffle:
             return indices
         rng.shuffle(indices)
-        if task == "emotion":
-            more = []
-            for _ in range(self.options.emotion_repeats - 1):
-                again = list(self.ranges[task])
-                rng.shuffle(again)
-                more += again
-            indices += more
-        elif not TASKS[task].ships:
+        for _ in range(self.options.repeats.get(task, 1) - 1):
+            again = list(self.ranges[task])
+            rng.shuffle(again)
+            indices += again
+        if not TASKS[task].ships:
             indices = indices[:self.options.aux_per_epoch]
         return indices
 
@@ -229,6 +227,8 @@ class RedHeartModule(L.LightningModule):
 
     def validation_step(self, batch: TaskBatch, batch_idx: int) -> None:
         out = self(batch).detach().float().cpu()
+        if TASKS[batch.task].objective is Objective.PAIRWISE:  # one row per pair: better, worse
+            out = torch.stack(out[:, 0].chunk(2), dim=1)
         self._dev.setdefault(batch.task, []).append((out, batch.targets.detach().cpu()))
 
     def on_validation_epoch_end(self) -> None:
@@ -267,8 +267,7 @@ def dev_figures(outputs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
         if objective is Objective.BINARY:
             figures[f"{task}_auc"] = metrics.auc(out[:, 0], targets > 0.5)
         elif objective is Objective.PAIRWISE:
-            better, worse = np.split(out[:, 0], 2) if len(out) % 2 == 0 else (out[:, 0], out[:, 0])
-            figures[f"{task}_pairs"] = metrics.pair_accuracy(better, worse)
+            figures[f"{task}_pairs"] = metrics.pair_accuracy(out[:, 0], out[:, 1])
         elif objective is Objective.REGRESSION:
             for i, dim in enumerate(("valence", "arousal", "dominance")):
                 figures[f"{dim}_r"] = metrics.pearson(out[:, i], targets[:, i])
@@ -321,20 +320,20 @@ def _vad_standardisation(train: list[Example]) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=0).astype(np.float32), np.maximum(values.std(axis=0), 1e-3).astype(np.float32)
 
 
-def calibrate(module: RedHeartModule, data: CorpusData) -> Calibration:
-    """Temperature for acceptability (least dev log-loss) and utility's centre and spread."""
-    module.eval()
-    outputs: dict[str, list[torch.Tensor]] = {}
-    with torch.inference_mode():
-        for batch in data.val_dataloader():
-            if batch.task in ("acceptability", "utility"):
-                outputs.setdefault(batch.task, []).append((module(batch)[:, 0], batch.targets))
-    logits = torch.cat([o for o, _ in outputs["acceptability"]]).numpy().astype(np.float64)
-    labels = torch.cat([t for _, t in outputs["acceptability"]]).numpy()
+def calibrate(module: RedHeartModule) -> Calibration:
+    """Temperature for acceptability (least dev log-loss) and utility's centre and spread, from
+    the outputs of the module's last dev pass."""
+    def outputs(task: str) -> tuple[np.ndarray, np.ndarray]:
+        parts = module._dev[task]
+        return (torch.cat([o for o, _ in parts]).numpy().astype(np.float64),
+                torch.cat([t for _, t in parts]).numpy().astype(np.float64))
+
+    logits, labels = outputs("acceptability")
+    logits = logits[:, 0]
     grid = np.geomspace(0.25, 8.0, 61)
     nll = [np.mean(np.logaddexp(0, -logits / t) * labels + np.logaddexp(0, logits / t) * (1 - labels))
            for t in grid]
-    utility = torch.cat([o for o, _ in outputs["utility"]]).numpy().astype(np.float64)
+    utility = outputs("utility")[0].ravel()
     return Calibration(acceptability_temperature=float(grid[int(np.argmin(nll))]),
                        utility_center=float(np.median(utility)),
                        utility_scale=float(max(utility.std(), 1e-6)),
@@ -375,7 +374,7 @@ def train_model(corpus: dict[str, TaskData], base: str, base_path: str, out: str
     module.cpu()
     make_trainer(progress=False, accelerator="cpu", devices=1).validate(module, datamodule=data,
                                                                          verbose=False)
-    calibration = calibrate(module, data)
+    calibration = calibrate(module)
     encoder_state = module.encoder.state_dict()
     deltas = {name: encoder_state[name] - module.base_state[name] for name in module.tuned}
     heads = {k: v for k, v in module.heads.state_dict().items()

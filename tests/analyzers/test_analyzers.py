@@ -122,14 +122,27 @@ def test_monte_carlo_propagation_is_vectorised_and_fast(analyze):
     assert per_request < 0.5  # a loose bound for a busy shared CPU; the benchmark holds the target
 
 
-def test_propagation_draws_are_seeded():
+def test_propagation_perturbs_only_the_named_sources_within_their_ranges():
     f = Factors(valence=0.2, intensity=0.5, certainty=0.5, extent=0.5, urgency=0.5, permanence=0.5,
                 other_harm=0.3, self_harm=0.1, fairness=0.2, clarity=0.7, purity=0.5)
-    a = propagate(f, np.random.default_rng(7), 100, 0.15)
-    b = propagate(f, np.random.default_rng(7), 100, 0.15)
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-    assert a["final_score"].shape == (100,)
+    noises = np.random.default_rng(7).standard_normal((2, len(SOURCES), 100))
+    drawn = propagate([f, f], noises, 0.15)
+    assert drawn.shape == (2, 100, 1 + len(SOURCES))
+    assert np.all((drawn[..., 0] > 0) & (drawn[..., 0] < 1))
+    assert np.all(np.abs(drawn[..., 1]) <= 1) and np.all((drawn[..., 2:] >= 0) & (drawn[..., 2:] <= 1))
+    assert drawn[0, :, 1].std() > drawn[0, :, 2].std()  # valence moves twice as far
+    np.testing.assert_array_equal(drawn[0, :, 0], propagate([f], noises[:1], 0.15)[0, :, 0])
+
+
+def test_a_batch_gives_each_item_the_decomposition_it_gets_alone(analyze):
+    from redheart_core.analyzers.propagation import SurdAnalyzer
+
+    items = []
+    for text in (DILEMMA, GRAVE_LOSS):
+        out, _ = analyze(text, names=("emotion", "bentham"))
+        items.append(AnalyzerItem("t", text, results=out))
+    analyzer = SurdAnalyzer()
+    assert analyzer.analyze_batch(items) == [analyzer.analyze(item) for item in items]
 
 
 def test_surd_depends_on_the_config_seed(analyze):

@@ -37,7 +37,7 @@ def tiny_model(tiny_base, tmp_path_factory):
     from redheart_core.model.training import ModelTrainOptions, train_model
 
     out = tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors"
-    options = ModelTrainOptions(epochs=1, batch_size=8, limit=24, aux_per_epoch=8, emotion_repeats=1,
+    options = ModelTrainOptions(epochs=1, batch_size=8, limit=24, aux_per_epoch=8, repeats={},
                                 tuned_layers=1, hidden=16, progress=False)
     report = train_model(load_corpus(DATA, limit=24), str(tiny_base), str(tiny_base), out, options,
                          tmp_path_factory.mktemp("tiny-work"), command="test")
