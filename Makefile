@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo test bench soak clean
+.PHONY: install browser demo test bench soak model clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ browser:
 # tests/conftest.py loads only this repository's plugins, never ones a user installed
 test: install browser
 	$(PY) -m pytest -q tests $(EXAMPLE)/tests
+
+# rebuild the shipped Red Heart model from data/ (docs/model-card.md); about two hours on 2 CPU cores
+MODEL_OUT ?= redheart_core/model/weights/redheart-minilm-v1.safetensors
+model: install
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/redheart train model --data data --out $(MODEL_OUT)
 
 bench: install
 	$(PY) -m benchmarks

@@ -132,10 +132,10 @@ def surd_batch(p: np.ndarray) -> list[SurdResult]:
     p_s = p.sum(axis=axes, keepdims=True)  # p(t), broadcastable
     log_p_s = _log2(p_s)
     combos: list[Combo] = [c for k in range(1, n_sources + 1) for c in combinations(axes, k)]
+    marginals = _marginals(p, axes)
     specific = np.empty((batch, len(combos), p.shape[1]))  # I(T=t; A_c) per histogram, combo, t
     for row, combo in enumerate(combos):
-        others = tuple(a for a in axes if a not in combo)
-        p_as = p.sum(axis=others, keepdims=True) if others else p
+        p_as = marginals[combo]
         p_a = p_as.sum(axis=1, keepdims=True)
         specific[:, row] = ((p_as / p_s) * (_log2(p_as / p_a) - log_p_s)).sum(axis=combo).reshape(batch, -1)
 
@@ -144,6 +144,19 @@ def surd_batch(p: np.ndarray) -> list[SurdResult]:
     orders = np.array([len(c) for c in combos])
     return [_decompose(combos, orders, specific[b], weights[b], mutual[b], h_target[b], h_cond[b])
             for b in range(batch)]
+
+
+def _marginals(p: np.ndarray, axes: Combo) -> dict[Combo, np.ndarray]:
+    """``p`` summed over every subset of the source axes (kept as size-1 axes), keyed by the
+    sources that remain; each from a marginal one source larger, so most sums run over small
+    arrays."""
+    out = {axes: p}
+    for size in range(len(axes) - 1, 0, -1):
+        for combo in combinations(axes, size):
+            parent = next(c for c in out if len(c) == size + 1 and set(combo) < set(c))
+            dropped = next(a for a in parent if a not in combo)
+            out[combo] = out[parent].sum(axis=dropped, keepdims=True)
+    return out
 
 
 def _decompose(combos: list[Combo], orders: np.ndarray, specific: np.ndarray, weights: np.ndarray,
@@ -194,16 +207,17 @@ def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:
     :func:`numpy.histogramdd` bins one of them."""
     batch, n, variables = samples.shape
     flat = np.zeros((batch, n), dtype=np.int64)
-    for v in range(variables):
-        values = samples[:, :, v]
-        low, high = values.min(axis=1), values.max(axis=1)
+    for values in np.moveaxis(samples, 2, 0):  # (batch, n) per variable
+        low, high = values.min(axis=1, keepdims=True), values.max(axis=1, keepdims=True)
         same = low == high
         low, high = np.where(same, low - 0.5, low), np.where(same, high + 0.5, high)
-        for b in range(batch):
-            edges = np.linspace(low[b], high[b], bins + 1)
-            index = np.searchsorted(edges, values[b], side="right")
-            index[values[b] == edges[-1]] -= 1
-            flat[b] = flat[b] * bins + (index - 1)
+        edges = np.linspace(low[:, 0], high[:, 0], bins + 1, axis=1)  # histogramdd's edges
+        index = np.clip(((values - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
+        # rounding may put a value one bin off its edges: settle it against the edges themselves
+        index += values >= np.take_along_axis(edges, index + 1, axis=1)
+        index -= values < np.take_along_axis(edges, index, axis=1)
+        index = np.clip(index, 0, bins - 1)  # the maximum belongs to the last bin
+        flat = flat * bins + index
     counts = np.bincount((flat + np.arange(batch)[:, None] * bins ** variables).ravel(),
                          minlength=batch * bins ** variables)
     return counts.reshape((batch,) + (bins,) * variables).astype(np.float64)
