@@ -271,59 +271,73 @@ class BenthamAnalyzer(heads.OptionalHead):
         return 1.0 / (1.0 + np.exp(-self.embedder.read(vectors).utility))
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
+        """Every situation and counterfactual of the batch goes through one vectorised calculus."""
         plans = [scenarios_of(item) for item in items]
         vectors = item_vectors(self.embedder, items)
         texts = [text for plan in plans for _, _, text in plan if text]
         encoded = self.embedder.encode(texts) if texts else None
         if self.model:  # each scenario's text is read by the utility head
-            situation = self._utilities(vectors)
+            situation: Sequence[float | None] = self._utilities(vectors)
             readings = iter(self._utilities(encoded) if texts else [])
         else:
             situation = [None] * len(items)
             readings = iter(self.reader.probabilities(encoded) if texts else [])
-        trained = (np.clip(heads.run(self.head, vectors), 0.0, 1.0)
-                   if self.head is not None else [None] * len(items))
+        bases = [situation_factors(item, item.results["emotion"], None if u is None else tone_of(u))
+                 for item, u in zip(items, situation)]
+        rows: list[Factors] = list(bases)  # the situations first, then every scenario
+        owners = list(range(len(items)))
+        scenario_rows = []  # per item: (type, action, row, the utility head's score or None)
+        for i, (plan, base) in enumerate(zip(plans, bases)):
+            planned = []
+            for kind, action, text in plan:
+                score = None
+                if self.model and text:
+                    score = float(next(readings))
+                    factors = replace(scenario_factors(base, kind), valence=tone_of(score))
+                elif self.model:
+                    factors = scenario_factors(base, kind)
+                else:
+                    factors = scenario_factors(base, kind, next(readings) if text else None)
+                planned.append((kind, action, len(rows), score))
+                rows.append(factors)
+                owners.append(i)
+            scenario_rows.append(planned)
+        trained = np.clip(heads.run(self.head, vectors), 0.0, 1.0) if self.head is not None else None
+        vals, lays, base_scores, finals = _calculus(rows, np.array(owners), trained)
         out = []
-        for item, plan, head, utility in zip(items, plans, trained, situation):
-            emotion = item.results["emotion"]
-            base = situation_factors(item, emotion, None if utility is None else tone_of(utility))
-            offset = None
-            if head is not None:  # the head's values, and the calculus' shifts for counterfactuals
-                computed = values(base)
-                offset = {d: head[i] - computed[d] for i, d in enumerate(BENTHAM_DIMENSIONS)}
-            result = self._score(base, offset, utility)
+        for i, (item, utility) in enumerate(zip(items, situation)):
+            base = bases[i]
+            result = {"values": {d: float(vals[d][i]) for d in BENTHAM_DIMENSIONS},
+                      "layers": {k: float(lays[k][i]) for k in BENTHAM_LAYERS},
+                      "base_score": float(finals[i] if utility is not None else base_scores[i]),
+                      "final_score": float(finals[i] if utility is None else utility)}
             result["confidence"] = float(np.clip(
                 0.5 * base.clarity + 0.3 * base.certainty + (0.2 if item.initial is not None else 0.0),
                 0.0, 1.0))
             result["scenarios"] = []
-            for kind, action, text in plan:
-                if self.model and text:
-                    score = float(next(readings))
-                    factors = replace(scenario_factors(base, kind), valence=tone_of(score))
-                elif self.model:  # a built-in scenario: the calculus' shift, on the utility's scale
-                    factors = scenario_factors(base, kind)
-                    score = _shifted(float(utility), self._score(base, offset)["final_score"],
-                                     self._score(factors, offset)["final_score"])
-                else:
-                    score = None
-                    factors = scenario_factors(base, kind, next(readings) if text else None)
-                scored = self._score(factors, offset, score)
-                result["scenarios"].append({"type": kind, "action": action,
-                                            "final_score": scored["final_score"]})
+            for kind, action, row, score in scenario_rows[i]:
+                if utility is None:
+                    score = finals[row]
+                elif score is None:  # a built-in scenario: the calculus' shift, on the utility's scale
+                    score = _shifted(float(utility), float(finals[i]), float(finals[row]))
+                result["scenarios"].append({"type": kind, "action": action, "final_score": float(score)})
             out.append(result)
         return out
 
-    def _score(self, f: Factors, offset: dict[str, float] | None,
-               utility: float | None = None) -> dict[str, Any]:
-        """The calculus of ``f``; with a ``utility`` (the head's 0..1 score) the calculus' layered
-        score becomes ``base_score`` and the utility ``final_score``."""
-        vals = values(f)
-        if offset is not None:  # a trained head sets the values; counterfactuals shift them
-            vals = {d: np.clip(v + offset[d], 0.0, 1.0) for d, v in vals.items()}
-        lays = layers(f)
-        base, final = scores(vals, lays, f.valence)
-        if utility is not None:
-            base, final = final, utility
-        return {"values": {d: float(vals[d]) for d in BENTHAM_DIMENSIONS},
-                "layers": {k: float(lays[k]) for k in BENTHAM_LAYERS},
-                "base_score": float(base), "final_score": float(final)}
+
+def _calculus(rows: Sequence[Factors], owners: np.ndarray,
+              trained: np.ndarray | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                    np.ndarray, np.ndarray]:
+    """Values, layers, base and final scores of every row at once. With ``trained`` (a head's 10
+    values per situation, the first rows) each situation takes the head's values and its
+    counterfactuals keep the calculus' shift from them."""
+    stacked = Factors(**{f.name: np.array([getattr(r, f.name) for r in rows], dtype=np.float64)
+                         for f in fields(Factors)})
+    vals = values(stacked)
+    if trained is not None:
+        situations = len(trained)
+        offset = {d: trained[:, k] - vals[d][:situations] for k, d in enumerate(BENTHAM_DIMENSIONS)}
+        vals = {d: np.clip(v + offset[d][owners], 0.0, 1.0) for d, v in vals.items()}
+    lays = layers(stacked)
+    base, final = scores(vals, lays, stacked.valence)
+    return vals, lays, np.asarray(base), np.asarray(final)

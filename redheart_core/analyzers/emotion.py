@@ -26,7 +26,7 @@ import numpy as np
 from ..schema import EMOTIONS, LEVELS, LOSS_EMOTIONS, InitialAnalysis
 from . import heads
 from .base import AnalyzerItem
-from .embedder import Embedder, item_encodings
+from .embedder import Embedder, item_encodings, rowwise
 from .options import EmotionOptions, uses_model
 from .text_cues import clause_spans, read_cues
 
@@ -77,7 +77,7 @@ class PrototypeClassifier:
         self.temperature = temperature if temperature is not None else self.calibrate()
 
     def scores(self, vectors: np.ndarray, exclude_self: bool = False) -> np.ndarray:
-        sims = vectors @ self.vectors.T
+        sims = rowwise(vectors, self.vectors.T)
         centroids = self.centroids
         if exclude_self:  # leave-one-out: vectors are the exemplars themselves
             np.fill_diagonal(sims, -np.inf)
@@ -88,7 +88,7 @@ class PrototypeClassifier:
         for i, mask in enumerate(self._masks):
             k = min(self.top_k, int(mask.sum()) - (1 if exclude_self else 0))
             top = np.sort(sims[:, mask], axis=1)[:, -k:].mean(axis=1)
-            centre = vectors @ centroids[i]
+            centre = rowwise(vectors, centroids[i][:, None])[:, 0]
             if exclude_self:
                 own = self.labels == i
                 centre = np.where(own, np.einsum("ij,ij->i", vectors, loo), centre)
@@ -107,7 +107,7 @@ class PrototypeClassifier:
 
     def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dist = self.probabilities(vectors)
-        return dist, dist @ VAD
+        return dist, rowwise(dist, VAD)
 
 
 class HeadClassifier:
@@ -122,7 +122,7 @@ class HeadClassifier:
 
     def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dist = self.probabilities(vectors)
-        return dist, dist @ VAD
+        return dist, rowwise(dist, VAD)
 
 
 class ModelReader:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..schema import FOUNDATIONS, LOSS_EMOTIONS
 from .base import AnalyzerItem
-from .embedder import Embedder, item_vectors
+from .embedder import Embedder, item_vectors, rowwise
 from .options import EthicsOptions, uses_model
 from .text_cues import read_cues
 
@@ -57,7 +57,7 @@ class _Prototypes:
         self.groups = [embedder.encode(data[f]) for f in FOUNDATIONS]
 
     def salience(self, vectors: np.ndarray, k: int = 3) -> np.ndarray:
-        sims = np.stack([np.sort(vectors @ g.T, axis=1)[:, -k:].mean(axis=1) for g in self.groups], axis=1)
+        sims = np.stack([np.sort(rowwise(vectors, g.T), axis=1)[:, -k:].mean(axis=1) for g in self.groups], axis=1)
         relative = (sims - sims.mean(axis=1, keepdims=True)) / SIMILARITY_SCALE
         return 1 / (1 + np.exp(-relative))
 

@@ -25,14 +25,22 @@ def load(kind: str, path: str, embedder_id: str, runtime: Any = None, phase: str
 
 
 def run(module: Any, vectors: np.ndarray) -> np.ndarray:
-    """The head's outputs for ``(n, dim)`` vectors, as float64 ``(n, k)``."""
+    """The head's outputs for ``(n, dim)`` vectors, as float64 ``(n, k)``; a vector's outputs
+    do not depend on the batch it comes in (:func:`redheart_core.model.encoder.batch_invariant`)."""
     import torch
+
+    from ..model.encoder import batch_invariant
 
     param = next(module.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
-    with torch.inference_mode():
-        out = module(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=device))
-    return out.float().cpu().numpy().astype(np.float64).reshape(len(vectors), -1)
+    vectors = np.asarray(vectors, dtype=np.float32)
+
+    def forward(rows: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = module(torch.as_tensor(vectors[rows], device=device))
+        return out.float().cpu().numpy().astype(np.float64).reshape(len(rows), -1)
+
+    return np.concatenate([out for _, out in batch_invariant(forward, len(vectors), device.type)])
 
 
 class OptionalHead:

@@ -11,9 +11,12 @@ than the model's window is read in consecutive windows and pooled over all of th
 from __future__ import annotations
 
 import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 #: modules of a sentence-transformers pipeline this reader reproduces
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 BATCH_ROWS = 32
+PAD_TO = 16
 Span = tuple[int, int]
 
 
@@ -94,6 +98,39 @@ def pool(states: "torch.Tensor", mask: "torch.Tensor", rule: PoolingRule) -> "to
     return torch.nn.functional.normalize(vectors, dim=-1) if rule.normalize else vectors
 
 
+_pool: "ThreadPoolExecutor | None" = None
+_pool_lock = threading.Lock()
+
+
+def _cpu_pool() -> "ThreadPoolExecutor":
+    """One worker per torch thread, each running torch single-threaded."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            import torch
+
+            _pool = ThreadPoolExecutor(max(1, torch.get_num_threads()), thread_name_prefix="redheart-cpu",
+                                       initializer=torch.set_num_threads, initargs=(1,))
+        return _pool
+
+
+def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: str = "cpu") -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(row indices, fn(row indices))]`` for ``rows`` rows split across single-threaded CPU
+    workers, one per core.
+
+    torch's intra-op threads split a matrix product differently for different batch sizes,
+    which moves the last bits of each row's result; single-threaded, a row's result depends on
+    that row alone, so a text gets the same numbers whatever batch it lands in. Off the CPU
+    ``fn`` runs once on every row.
+    """
+    everything = np.arange(rows)
+    if device != "cpu" or rows == 0:
+        return [(everything, fn(everything))]
+    pool = _cpu_pool()
+    parts = [p for p in np.array_split(everything, min(pool._max_workers, rows)) if len(p)]
+    return list(zip(parts, pool.map(fn, parts)))
+
+
 @dataclass
 class _Window:
     text: int          # which text it belongs to
@@ -125,31 +162,41 @@ class TextReader:
         return windows
 
     def _states(self, windows: list[_Window]) -> list[np.ndarray]:
-        """Token states ``(len(ids), dim)`` of each window, batched by length."""
-        import torch
+        """Token states ``(len(ids), dim)`` of each window, batched by length.
 
+        On the CPU each batch is split across single-threaded workers (:func:`batch_invariant`),
+        so a text's vectors are the same whatever batch it lands in.
+        """
         device = next(self.model.parameters()).device
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         out: list[np.ndarray | None] = [None] * len(windows)
-        pad = self.tokenizer.pad_token_id or 0
-        with torch.inference_mode():
-            for begin in range(0, len(order), BATCH_ROWS):
-                rows = order[begin:begin + BATCH_ROWS]
-                width = max(len(windows[i].ids) for i in rows)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    n = len(windows[i].ids)
-                    ids[r, :n] = torch.tensor(windows[i].ids)
-                    mask[r, :n] = 1
-                inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-                if self._token_types:
-                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
-                states = self.model(**inputs).last_hidden_state
-                states = states.float().cpu().numpy()
-                for r, i in enumerate(rows):
+        for begin in range(0, len(order), BATCH_ROWS):
+            rows = np.array(order[begin:begin + BATCH_ROWS])
+            for part, states in batch_invariant(lambda idx: self._forward(windows, rows[idx], device),
+                                                len(rows), device.type):
+                for r, i in enumerate(rows[part]):
                     out[i] = states[r, :len(windows[i].ids)]
         return out  # type: ignore[return-value]
+
+    def _forward(self, windows: list[_Window], rows: Sequence[int], device: "torch.device") -> np.ndarray:
+        import torch
+
+        pad = self.tokenizer.pad_token_id or 0
+        # padded to a multiple of PAD_TO: a row's numbers then do not depend on how far its batch
+        # pads it (the kernels' tails, under that, handle the last positions differently)
+        longest = max(len(windows[i].ids) for i in rows)
+        width = -(-longest // PAD_TO) * PAD_TO
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            n = len(windows[i].ids)
+            ids[r, :n] = torch.tensor(windows[i].ids)
+            mask[r, :n] = 1
+        inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+        if self._token_types:
+            inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+        with torch.inference_mode():
+            return self.model(**inputs).last_hidden_state.float().cpu().numpy()
 
     def read(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each text, ``(vector (dim,), span vectors (len(spans), dim))``, float32.

@@ -82,10 +82,19 @@ class ModelHeads:
     calibration: Calibration = field(default_factory=Calibration)
 
     def raw(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """Each head's raw outputs, the same for a vector whatever batch it comes in."""
+        from .encoder import batch_invariant
+
         param = next(self.net.parameters())
-        with torch.inference_mode():
-            out = self.net(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=param.device))
-        return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
+        vectors = np.asarray(vectors, dtype=np.float32)
+
+        def run(rows: np.ndarray) -> dict[str, np.ndarray]:
+            with torch.inference_mode():
+                out = self.net(torch.as_tensor(vectors[rows], device=param.device))
+            return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
+
+        parts = batch_invariant(run, len(vectors), param.device.type)
+        return {name: np.concatenate([out[name] for _, out in parts]) for name in self.net.heads}
 
     def read(self, vectors: np.ndarray) -> Readings:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.net.dim)
