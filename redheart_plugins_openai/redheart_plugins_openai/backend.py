@@ -13,15 +13,21 @@ from redheart_core.llm.backend import LLMRequest, LLMResponse
 from redheart_core.llm.remote import RemoteBackend, attempts, count_attempt
 from redheart_core.llm.usage import record_usage
 
-#: structured-output modes, strongest first; ``auto`` walks down on a 400 from the server
-MODES = ("json_schema", "json_object", "prompt")
+#: structured-output modes, strongest first; ``auto`` walks down when the server rejects one.
+#: ``json_object_schema`` is JSON mode carrying the schema (``{type: json_object, schema}``), the
+#: form llama-cpp-python's server compiles into a grammar; it gets the bounded reading schema.
+MODES = ("json_schema", "json_object_schema", "json_object", "prompt")
+#: how servers reject a request shape they do not know: 400, or 422 from a validating server
+#: (llama-cpp-python's answers 422 to ``response_format`` json_schema)
+REJECTED = (openai.BadRequestError, openai.UnprocessableEntityError)
 
 log = logging.getLogger(__name__)
 
 
 class OpenAIBackend(RemoteBackend):
     """Chat Completions. Structured output through ``response_format`` json_schema (strict),
-    falling back to JSON mode and then to the prompt alone for servers that reject it."""
+    falling back to JSON mode with the schema, plain JSON mode and then the prompt alone for
+    servers that reject it."""
 
     vendor = "openai"
     env_var = "OPENAI_API_KEY"
@@ -60,6 +66,9 @@ class OpenAIBackend(RemoteBackend):
         if request.json_schema is not None and mode == "json_schema":
             params["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": request.schema_name, "schema": request.json_schema, "strict": True}}
+        elif request.json_schema is not None and mode == "json_object_schema":
+            params["response_format"] = {"type": "json_object",
+                                         "schema": request.bounded_schema or request.json_schema}
         elif request.json_schema is not None and mode == "json_object":
             params["response_format"] = {"type": "json_object"}
         return params
@@ -73,7 +82,7 @@ class OpenAIBackend(RemoteBackend):
                     try:
                         completion = await client.chat.completions.create(**self._params(request, mode))
                         break
-                    except openai.BadRequestError as exc:
+                    except REJECTED as exc:
                         if not self._step_down(request, mode, exc):
                             raise self._error(exc, counter[0]) from None
                     except openai.APIError as exc:
@@ -92,16 +101,16 @@ class OpenAIBackend(RemoteBackend):
         return LLMResponse(text=text if isinstance(text, str) else "", usage=_usage(getattr(completion, "usage", None)),
                            model=model if isinstance(model, str) else self.model, retries=retries)
 
-    def _step_down(self, request: LLMRequest, mode: str, exc: openai.BadRequestError) -> bool:
-        """On a 400 to a structured-output request in ``auto`` mode, use the next weaker mode
-        from now on and say so once; False when there is nothing weaker to try."""
+    def _step_down(self, request: LLMRequest, mode: str, exc: openai.APIStatusError) -> bool:
+        """On a 400 or 422 to a structured-output request in ``auto`` mode, use the next weaker
+        mode from now on and say so once; False when there is nothing weaker to try."""
         if (request.json_schema is None or self.options.structured_output != "auto"
                 or mode == MODES[-1]):
             return False
         if self._mode == mode:
             self._mode = MODES[MODES.index(mode) + 1]
-            log.info("openai: the server rejected response_format %s (HTTP 400); using %s from now on",
-                     mode, self._mode)
+            log.info("openai: the server rejected response_format %s (HTTP %s); using %s from now on",
+                     mode, exc.status_code, self._mode)
         return True
 
     async def _open_stream(self, client: openai.AsyncOpenAI, request: LLMRequest) -> Any:
@@ -111,9 +120,10 @@ class OpenAIBackend(RemoteBackend):
         if self._stream_usage:
             try:
                 return await client.chat.completions.create(**params, stream_options={"include_usage": True})
-            except openai.BadRequestError:
+            except REJECTED as exc:
                 self._stream_usage = False
-                log.info("openai: the server rejected stream_options (HTTP 400); streaming without usage")
+                log.info("openai: the server rejected stream_options (HTTP %s); streaming without usage",
+                         exc.status_code)
         return await client.chat.completions.create(**params)
 
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:

@@ -18,7 +18,7 @@ import pytest
 
 from redheart_core.errors import ConfigError
 from redheart_core.llm.errors import LLMOutputError, LLMRequestError
-from redheart_core.llm.reading import INITIAL_READING_SCHEMA, summary_request
+from redheart_core.llm.reading import BOUNDED_READING_SCHEMA, INITIAL_READING_SCHEMA, summary_request
 from redheart_core.llm.usage import usage_meter
 from redheart_core.schema import AnalysisResult
 from redheart_core.testing.standin_servers import (
@@ -256,8 +256,10 @@ async def test_openai_falls_back_to_json_mode_when_json_schema_is_rejected(serve
     second = await backend.analyze_initial("text")
     await backend.aclose()
     assert first == second and len(first.scenarios) == 3
-    modes = [r.json.get("response_format", {}).get("type") for r in server.posts]
-    assert modes == ["json_schema", "json_object", "json_object"]
+    formats = [r.json.get("response_format", {}) for r in server.posts]
+    assert [f.get("type") for f in formats] == ["json_schema", "json_object", "json_object"]
+    # JSON mode carries the bounded schema, for servers that compile it into a grammar
+    assert formats[1]["schema"] == formats[2]["schema"] == BOUNDED_READING_SCHEMA
 
 
 async def test_aclose_is_idempotent_and_a_closed_backend_reopens_in_a_new_loop(kit, serve):
