@@ -73,10 +73,6 @@ class LocalBackend(LLMBackend):
                     tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
                 lm.to(self.device).eval()
                 self._lm = register_modules(self.runtime, {MEMORY_NAME: lm}, {"llm"})[MEMORY_NAME]
-                if self.options.constrained:
-                    from .constraint import SchemaGrammar
-
-                    self._grammar = SchemaGrammar(tokenizer, lm.config.vocab_size)
                 self._tokenizer = tokenizer
             return self._tokenizer, self._lm
 
@@ -147,8 +143,9 @@ class LocalBackend(LLMBackend):
             sampling = {"do_sample": True, "temperature": opts.temperature} if opts.do_sample else {
                 "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
             schema = request.bounded_schema or request.json_schema
-            if schema is not None and self._grammar is not None:
-                sampling["logits_processor"] = LogitsProcessorList([self._grammar.processor(schema)])
+            if schema is not None and opts.constrained:
+                grammar = self._schema_grammar(tokenizer, lm)  # under the run lock: made once
+                sampling["logits_processor"] = LogitsProcessorList([grammar.processor(schema)])
             output = lm.generate(
                 **inputs, max_new_tokens=min(opts.max_new_tokens, request.max_tokens),
                 pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
@@ -158,6 +155,15 @@ class LocalBackend(LLMBackend):
         text = tokenizer.decode(new, skip_special_tokens=True)
         return LLMResponse(text=text, model=self.model,
                            usage={"input_tokens": int(prompt_len), "output_tokens": int(new.shape[0])})
+
+    def _schema_grammar(self, tokenizer: Any, lm: Any) -> Any:
+        """The tokenizer's grammar compiler, made on the first structured request (its
+        vocabulary scan takes a moment, which a summary-only run never pays)."""
+        if self._grammar is None:
+            from .constraint import SchemaGrammar
+
+            self._grammar = SchemaGrammar(tokenizer, lm.config.vocab_size)
+        return self._grammar
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         stop = threading.Event()

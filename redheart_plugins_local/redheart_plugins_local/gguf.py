@@ -165,6 +165,6 @@ class ModelSource:
 
     def materialize(self) -> Path:
         """The model directory, converting the GGUF file first when it has not been yet."""
-        if self.gguf is not None:
+        if not self.ready:
             convert(self.gguf, self.directory)
         return self.directory
