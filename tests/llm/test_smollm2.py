@@ -26,8 +26,9 @@ from redheart_plugins_local import gguf
 
 REPO = Path(__file__).resolve().parents[2]
 DILEMMA = json.loads((REPO / "examples" / "dilemmas.jsonl").read_text(encoding="utf-8").splitlines()[10])
-#: SmolLM2-135M: 134,515,008 parameters, float32 once de-quantised
-SMOLLM2_FLOAT32_BYTES = 134_515_008 * 4
+#: SmolLM2-135M once de-quantised: 134,515,008 float32 parameters and the rotary embedding's
+#: 64 float32 frequencies
+SMOLLM2_FLOAT32_BYTES = 134_515_008 * 4 + 64 * 4
 
 
 def smollm2(cache_dir: Path, *extra: str) -> Runtime:
