@@ -249,6 +249,20 @@ async def test_an_error_after_the_first_chunk_ends_the_stream_with_a_request_err
 
 
 @pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
+async def test_an_openai_stream_cut_off_before_its_finish_reason_is_a_request_error(serve, kit):
+    complete = OpenAIStandin.stream(["one ", "two ", "three"], usage=None)
+    # the same events up to the last content chunk: no finish_reason, no [DONE]
+    server = serve(Reply(200, events=complete.events[:3]))
+    backend = kit.backend(server)
+    seen: list[str] = []
+    with pytest.raises(LLMRequestError, match="broke off before the model finished"):
+        async for chunk in backend.stream_summary(AnalysisResult("r1", "t")):
+            seen.append(chunk)
+    await backend.aclose()
+    assert seen == ["one ", "two "]
+
+
+@pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
 async def test_openai_falls_back_to_json_mode_when_json_schema_is_rejected(serve, kit):
     server = serve(OpenAIStandin.analyst(GOOD, SUMMARY, json_schema_supported=False))
     backend = kit.backend(server)
