@@ -263,6 +263,18 @@ async def test_an_openai_stream_cut_off_before_its_finish_reason_is_a_request_er
 
 
 @pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
+async def test_openai_steps_down_from_a_response_format_the_server_names_in_a_500(serve, kit):
+    # what llama-cpp-python's server answers to response_format json_schema
+    server = serve(OpenAIStandin.error(500, "1 validation error: ('body', 'response_format', 'type'): "
+                                            "Input should be 'text' or 'json_object'"),
+                   OpenAIStandin.analyst(GOOD, SUMMARY))
+    backend = kit.backend(server, max_retries=0)
+    reading = await backend.analyze_initial("text")
+    await backend.aclose()
+    assert len(reading.scenarios) == 3 and backend.structured_output_mode == "json_object_schema"
+
+
+@pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
 async def test_openai_falls_back_to_json_mode_when_json_schema_is_rejected(serve, kit):
     server = serve(OpenAIStandin.analyst(GOOD, SUMMARY, json_schema_supported=False))
     backend = kit.backend(server)
