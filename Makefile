@@ -26,7 +26,7 @@ LLAMACPP := llama-cpp-python[server]==0.3.36
 LLAMACPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
 
-.PHONY: install demo demo-local test test-llamacpp bench soak clean
+.PHONY: install browser demo demo-local test test-llamacpp bench soak clean
 
 install: $(STAMP)
 
@@ -49,7 +49,14 @@ demo: install
 demo-local: install
 	$(VENV)/bin/redheart analyze --config examples/configs/local-smollm2.yaml - < examples/situation.txt
 
-test: install
+# the HTML report's tests look at it in Debian's headless chromium (fonts-nanum: Korean glyphs)
+BROWSER_PACKAGES := chromium fonts-nanum
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }
+
+# tests/conftest.py loads only this repository's plugins, never ones a user installed
+test: install browser
 	$(PY) -m pytest -q tests $(EXAMPLE)/tests
 
 # the OpenAI backend against llama.cpp's real server; a separate target because building

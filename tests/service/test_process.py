@@ -117,3 +117,20 @@ def test_serve_config_errors_exit_2_without_a_traceback(tmp_path):
         env={k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"})
     assert no_api_key.returncode == 2
     assert "ANTHROPIC_API_KEY" in no_api_key.stderr and "Traceback" not in no_api_key.stderr
+
+
+def test_serve_says_what_it_loads_and_where_it_is_ready_and_ctrl_c_exits_130(serve_process):
+    server = serve_process("--set", "analyzers=[emotion]")
+    log = server.log()
+    assert "loading: LLM backend none; analyzers emotion; embedder bundled-minilm" in log
+    assert f"ready: http://127.0.0.1:{server.port} (" in log
+    assert log.index("loading:") < log.index("loaded in") < log.index("ready:")
+    assert " INFO " not in log, "quiet by default: no per-request records"
+    assert server.stop(signal.SIGINT) == 130
+    assert server.log_path.read_text().rstrip().endswith("error: interrupted")
+
+
+def test_sigterm_ends_serve_with_0(serve_process):
+    server = serve_process("--set", "analyzers=[]", "-q")
+    assert "ready:" not in server.log(), "-q says nothing"
+    assert server.stop(signal.SIGTERM) == 0
