@@ -112,8 +112,10 @@ def test_analyze_streams_the_summary_token_by_token_offline(smollm2_cache):
     run = subprocess.run(
         [sys.executable, "-m", "redheart_core", "analyze", "--stream", "--json",
          "--set", "llm.backend=local", "--set", "llm.options.model_path=smollm2",
-         "--set", "llm.options.max_new_tokens=400", DILEMMA["text"]],
-        capture_output=True, text=True, env=env, timeout=900)
+         "--set", "llm.options.max_new_tokens=400",
+         "--set", "pipeline.stage_timeout_s=1500",  # a loaded 2-core machine writes ~1 token/s
+         DILEMMA["text"]],
+        capture_output=True, text=True, env=env, timeout=1800)
     assert run.returncode == 0, run.stderr[-2000:]
     events = [json.loads(line) for line in run.stdout.splitlines()]
     tokens = [e["text"] for e in events if e["type"] == "token"]
