@@ -101,7 +101,9 @@ def server(smollm2_gguf, tmp_path_factory) -> Iterator[LlamaCppServer]:
 def openai_backend(server: LlamaCppServer, *extra: str):
     return Runtime(load_config(overrides=[
         "llm.backend=openai", f"llm.options.base_url={server.base_url}", f"llm.options.model={MODEL}",
-        "llm.options.api_key=none", "llm.options.max_retries=0", "analyzers=[]", *extra])).llm
+        "llm.options.api_key=none", "llm.options.max_retries=0",
+        "llm.options.timeout_s=900",  # a reading takes minutes on a loaded 2-core machine
+        "analyzers=[]", *extra])).llm
 
 
 async def test_the_reading_uses_the_servers_json_schema_support(server):
