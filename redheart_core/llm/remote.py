@@ -194,6 +194,13 @@ class RemoteBackend(LLMBackend):
         """An :class:`LLMRequestError` naming the backend, where, the status and the retries."""
         return LLMRequestError(scrub(self._error_text(exc, attempt_count, timeout, connection), self._key))
 
+    def stream_broken(self, why: str) -> LLMRequestError:
+        """An :class:`LLMRequestError` for a stream that stopped before the model finished (the
+        server died, the connection dropped): the text so far is not the whole answer."""
+        where = self.options.base_url or self.api_name
+        return LLMRequestError(scrub(f"{self.vendor}: the stream from {where} broke off before the "
+                                     f"model finished: {why}", self._key))
+
     def _error_text(self, exc: Exception, attempt_count: int, timeout: bool, connection: bool) -> str:
         where = self.options.base_url or self.api_name
         retries = f" after {attempt_count - 1} retries" if attempt_count > 1 else ""

@@ -2,7 +2,8 @@
 and the ``marian`` translator (MarianMT, e.g. opus-mt-ko-en).
 
 Registration only; torch and transformers are imported when a backend or translator is built.
-Models load from a local directory or the local hub cache, never from the network.
+Models load from a local directory, the local hub cache, a GGUF file or a named offline model
+shipped by an installed package, never from the network.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ from redheart_core import hookimpl
 
 @dataclass
 class LocalOptions:
-    #: required: a local model directory, or a hub id already in the local cache
+    #: required: a model directory, a hub id already in the local cache, a .gguf file, or a
+    #: named offline model shipped by an installed package (smollm2)
     model_path: Optional[str] = None
+    #: a GGUF file name inside the model_path directory
+    gguf_file: Optional[str] = None
+    #: where GGUF models are kept once converted; None: $REDHEART_CACHE_DIR, else
+    #: $XDG_CACHE_HOME/redheart, else ~/.cache/redheart
+    cache_dir: Optional[str] = None
+    #: decode structured requests (the initial reading) under their JSON schema
+    constrained: bool = True
     max_new_tokens: int = 512
     #: auto | float32 | float16 | bfloat16
     dtype: str = "auto"
@@ -58,7 +67,8 @@ def _marian_factory(options: MarianOptions, runtime=None):
 @hookimpl
 def redheart_register_llm_backends(register):
     register("local", _local_factory, options=LocalOptions,
-             description="a transformers causal LM run on this machine (chat template, greedy)")
+             description="a transformers causal LM run on this machine (chat template, greedy, "
+                         "schema-constrained reading)")
 
 
 @hookimpl

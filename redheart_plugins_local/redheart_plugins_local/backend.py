@@ -2,14 +2,17 @@
 
 The model loads on first use, in a worker thread, and generation runs in a worker thread too,
 so the event loop keeps serving other requests. Its weights are registered with the memory
-manager for the ``llm`` phase. A small model often writes no usable JSON; the shared reading
-code turns that into a recorded ``LLMOutputError``, never a crash.
+manager for the ``llm`` phase. A request that carries a JSON schema (the initial reading) is
+decoded under that schema (:mod:`.constraint`) unless ``constrained`` is off; the shared
+reading code still parses, validates and repairs, and a reply that stays unusable becomes a
+recorded ``LLMOutputError``, never a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 from redheart_core.errors import ConfigError
@@ -17,8 +20,9 @@ from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
 from redheart_core.llm.usage import record_usage
 
+from .gguf import default_cache_dir, gguf_bytes
 from .loading import (memory_of, module_device, quiet_loading, register_modules, resolve_device,
-                      resolve_dtype, resolve_model_path)
+                      resolve_dtype, resolve_llm_source)
 
 #: used when a tokenizer ships without a chat template
 FALLBACK_CHAT_TEMPLATE = (
@@ -39,13 +43,18 @@ class LocalBackend(LLMBackend):
             raise ConfigError("llm.options.max_new_tokens", f"must be at least 1, got {options.max_new_tokens}")
         self.options = options
         self.runtime = runtime
-        self.path = resolve_model_path(options.model_path, "llm.options.model_path")
+        cache_dir = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()
+        self.source = resolve_llm_source(options.model_path, options.gguf_file, cache_dir,
+                                         "llm.options.model_path")
+        #: the directory the model loads from (for a GGUF file: its converted copy)
+        self.path = str(self.source.directory)
         self.device = resolve_device(options.device, runtime, "llm.options.device")
         self.dtype = resolve_dtype(options.dtype, self.device, "llm.options.dtype")
         self.english_only = bool(options.english_only)
-        self.model = options.model_path
+        self.model = self.source.name
         self._tokenizer: Any = None
         self._lm: Any = None
+        self._grammar: Any = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
@@ -56,6 +65,7 @@ class LocalBackend(LLMBackend):
             if self._lm is None:
                 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+                self.source.materialize()
                 with quiet_loading():
                     tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
                     lm = AutoModelForCausalLM.from_pretrained(self.path, local_files_only=True, dtype=self.dtype)
@@ -74,10 +84,13 @@ class LocalBackend(LLMBackend):
         return {MEMORY_NAME: self._lm} if self._lm is not None else {}
 
     def memory_footprint(self) -> Iterator[Any]:
-        """The model's size for ``redheart memory plan``, from its config alone (no weights)."""
+        """The model's size for ``redheart memory plan``, from its config alone (no weights; a
+        GGUF file not converted yet is measured from its metadata)."""
         from redheart_core.memory import ModuleFootprint, pretrained_bytes
 
-        yield ModuleFootprint(MEMORY_NAME, pretrained_bytes(self.path, self.dtype), frozenset({"llm"}))
+        size = (pretrained_bytes(self.path, self.dtype) if self.source.ready
+                else gguf_bytes(self.source.gguf, self.dtype))
+        yield ModuleFootprint(MEMORY_NAME, size, frozenset({"llm"}))
 
     # ------------------------------------------------------------ generation
     def _inputs(self, tokenizer: Any, lm: Any, request: LLMRequest) -> Any:
@@ -117,7 +130,7 @@ class LocalBackend(LLMBackend):
     def _generate_once(self, tokenizer: Any, lm: Any, request: LLMRequest, stop: threading.Event,
                        streamer: Any) -> LLMResponse:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
         class Stop(StoppingCriteria):
             def __call__(self, input_ids, scores, **kwargs):
@@ -129,6 +142,10 @@ class LocalBackend(LLMBackend):
             opts = self.options
             sampling = {"do_sample": True, "temperature": opts.temperature} if opts.do_sample else {
                 "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            schema = request.bounded_schema or request.json_schema
+            if schema is not None and opts.constrained:
+                grammar = self._schema_grammar(tokenizer, lm)  # under the run lock: made once
+                sampling["logits_processor"] = LogitsProcessorList([grammar.processor(schema)])
             output = lm.generate(
                 **inputs, max_new_tokens=min(opts.max_new_tokens, request.max_tokens),
                 pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None
@@ -138,6 +155,15 @@ class LocalBackend(LLMBackend):
         text = tokenizer.decode(new, skip_special_tokens=True)
         return LLMResponse(text=text, model=self.model,
                            usage={"input_tokens": int(prompt_len), "output_tokens": int(new.shape[0])})
+
+    def _schema_grammar(self, tokenizer: Any, lm: Any) -> Any:
+        """The tokenizer's grammar compiler, made on the first structured request (its
+        vocabulary scan takes a moment, which a summary-only run never pays)."""
+        if self._grammar is None:
+            from .constraint import SchemaGrammar
+
+            self._grammar = SchemaGrammar(tokenizer, lm.config.vocab_size)
+        return self._grammar
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         stop = threading.Event()

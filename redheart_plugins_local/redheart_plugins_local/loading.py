@@ -1,5 +1,6 @@
-"""Finding and loading local models: a directory or a hub id already in the local cache,
-never a download. The same code loads the tiny models the tests build and a user's real ones.
+"""Finding and loading local models: a directory, a hub id already in the local cache, a GGUF
+file or a named offline model (:mod:`.gguf`), never a download. The same code loads the tiny
+models the tests build and a user's real ones.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from redheart_core.errors import ConfigError
+
+from .gguf import NAMED_MODELS, ModelSource, converted_dir, named_model_file
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -32,6 +35,25 @@ def resolve_model_path(path: str | None, key: str) -> str:
     raise ConfigError(key, f"{path!r} is neither a model directory nor a model in the local Hugging "
                       "Face cache (nothing is downloaded at run time); give a directory saved with "
                       f"save_pretrained, or fetch it once with `huggingface-cli download {path}`")
+
+
+def resolve_llm_source(path: str | None, gguf_file: str | None, cache_dir: Path, key: str) -> ModelSource:
+    """Where the local backend's model comes from: a named offline model (``smollm2``), a
+    ``.gguf`` file, a directory plus ``gguf_file`` in it, a model directory or a cached hub id.
+    A GGUF file is loaded from its converted copy under ``cache_dir``."""
+    if not path:
+        raise ConfigError(key, "is required: a model directory saved with save_pretrained, a hub id "
+                          "already in the local Hugging Face cache, a .gguf file, or a named offline "
+                          f"model ({', '.join(NAMED_MODELS)})")
+    if path in NAMED_MODELS:
+        gguf = named_model_file(path, key)
+    elif path.endswith(".gguf") or gguf_file:
+        gguf = Path(path).expanduser() / gguf_file if gguf_file else Path(path).expanduser()
+        if not gguf.is_file():
+            raise ConfigError(key, f"no GGUF file at {str(gguf)!r}")
+    else:
+        return ModelSource(Path(resolve_model_path(path, key)), name=str(path))
+    return ModelSource(converted_dir(gguf, cache_dir), gguf=gguf, name=gguf.stem)
 
 
 @contextlib.contextmanager

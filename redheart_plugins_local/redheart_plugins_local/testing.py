@@ -26,17 +26,31 @@ KO_EN = [
 ]
 
 
-def build_tiny_llama(path: str | Path, *, hidden_size: int = 32, layers: int = 2, seed: int = 0) -> Path:
-    """A random Llama with a word-level tokenizer (no chat template: the backend's fallback
-    template is used), saved with ``save_pretrained`` under ``path``."""
+def build_tiny_llama(path: str | Path, *, hidden_size: int = 32, layers: int = 2, seed: int = 0,
+                     byte_level: bool = False) -> Path:
+    """A random Llama (no chat template: the backend's fallback template is used), saved with
+    ``save_pretrained`` under ``path``.
+
+    Its tokenizer is word-level, which cannot spell JSON it has not seen, or with
+    ``byte_level`` a byte-level BPE (as GPT-2's, Llama 3's and SmolLM2's are), which can
+    write any text and so any schema under constrained decoding.
+    """
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     path = Path(path)
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(CORPUS, trainers.WordLevelTrainer(special_tokens=["<unk>", "<s>", "</s>", "<pad>"]))
+    specials = ["<unk>", "<s>", "</s>", "<pad>"]
+    if byte_level:
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    else:
+        tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        tok.train_from_iterator(CORPUS, trainers.WordLevelTrainer(special_tokens=specials))
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>",
                                         eos_token="</s>", pad_token="<pad>")
     tokenizer.save_pretrained(path)

@@ -20,8 +20,9 @@ class OpenAIOptions(RemoteOptions):
 
     model: str = "gpt-4o-mini"
     organization: Optional[str] = None
-    #: auto: json_schema, falling back to json_object and then to the prompt alone when the
-    #: server answers 400; or pin one of json_schema | json_object | prompt
+    #: auto: json_schema, falling back to json_object_schema, json_object and then the prompt
+    #: alone when the server rejects one (400 or 422); or pin one of json_schema |
+    #: json_object_schema | json_object | prompt
     structured_output: str = "auto"
 
 

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from typing import Any, AsyncIterator
 
+import httpx
 import openai
 
 from redheart_core.errors import ConfigError
@@ -13,15 +14,25 @@ from redheart_core.llm.backend import LLMRequest, LLMResponse
 from redheart_core.llm.remote import RemoteBackend, attempts, count_attempt
 from redheart_core.llm.usage import record_usage
 
-#: structured-output modes, strongest first; ``auto`` walks down on a 400 from the server
-MODES = ("json_schema", "json_object", "prompt")
+#: structured-output modes, strongest first; ``auto`` walks down when the server rejects one.
+#: ``json_object_schema`` is JSON mode carrying the schema (``{type: json_object, schema}``), the
+#: form llama-cpp-python's server compiles into a grammar; it gets the bounded reading schema.
+MODES = ("json_schema", "json_object_schema", "json_object", "prompt")
+
+
+def rejects(exc: openai.APIStatusError, field: str) -> bool:
+    """Whether the server refused a request field it does not know: a 400 or 422, or any
+    status whose error names the field (llama-cpp-python's server answers a failed request
+    validation with HTTP 500, e.g. to ``response_format`` json_schema)."""
+    return exc.status_code in (400, 422) or field in str(exc.message)
 
 log = logging.getLogger(__name__)
 
 
 class OpenAIBackend(RemoteBackend):
     """Chat Completions. Structured output through ``response_format`` json_schema (strict),
-    falling back to JSON mode and then to the prompt alone for servers that reject it."""
+    falling back to JSON mode with the schema, plain JSON mode and then the prompt alone for
+    servers that reject it."""
 
     vendor = "openai"
     env_var = "OPENAI_API_KEY"
@@ -35,6 +46,12 @@ class OpenAIBackend(RemoteBackend):
         super().__init__(options)
         self._mode = MODES[0] if options.structured_output == "auto" else options.structured_output
         self._stream_usage = True
+
+    @property
+    def structured_output_mode(self) -> str:
+        """The mode structured requests use now (``auto`` settles on the strongest the server
+        accepts)."""
+        return self._mode
 
     def _make_client(self) -> openai.AsyncOpenAI:
         http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [count_attempt]})
@@ -60,6 +77,9 @@ class OpenAIBackend(RemoteBackend):
         if request.json_schema is not None and mode == "json_schema":
             params["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": request.schema_name, "schema": request.json_schema, "strict": True}}
+        elif request.json_schema is not None and mode == "json_object_schema":
+            params["response_format"] = {"type": "json_object",
+                                         "schema": request.bounded_schema or request.json_schema}
         elif request.json_schema is not None and mode == "json_object":
             params["response_format"] = {"type": "json_object"}
         return params
@@ -73,8 +93,8 @@ class OpenAIBackend(RemoteBackend):
                     try:
                         completion = await client.chat.completions.create(**self._params(request, mode))
                         break
-                    except openai.BadRequestError as exc:
-                        if not self._step_down(request, mode, exc):
+                    except openai.APIStatusError as exc:
+                        if not (rejects(exc, "response_format") and self._step_down(request, mode, exc)):
                             raise self._error(exc, counter[0]) from None
                     except openai.APIError as exc:
                         raise self._error(exc, counter[0]) from None
@@ -92,16 +112,16 @@ class OpenAIBackend(RemoteBackend):
         return LLMResponse(text=text if isinstance(text, str) else "", usage=_usage(getattr(completion, "usage", None)),
                            model=model if isinstance(model, str) else self.model, retries=retries)
 
-    def _step_down(self, request: LLMRequest, mode: str, exc: openai.BadRequestError) -> bool:
-        """On a 400 to a structured-output request in ``auto`` mode, use the next weaker mode
-        from now on and say so once; False when there is nothing weaker to try."""
+    def _step_down(self, request: LLMRequest, mode: str, exc: openai.APIStatusError) -> bool:
+        """When the server rejects a structured-output request's format in ``auto`` mode, use
+        the next weaker mode from now on and say so once; False when there is nothing weaker."""
         if (request.json_schema is None or self.options.structured_output != "auto"
                 or mode == MODES[-1]):
             return False
         if self._mode == mode:
             self._mode = MODES[MODES.index(mode) + 1]
-            log.info("openai: the server rejected response_format %s (HTTP 400); using %s from now on",
-                     mode, self._mode)
+            log.info("openai: the server rejected response_format %s (HTTP %s); using %s from now on",
+                     mode, exc.status_code, self._mode)
         return True
 
     async def _open_stream(self, client: openai.AsyncOpenAI, request: LLMRequest) -> Any:
@@ -111,14 +131,18 @@ class OpenAIBackend(RemoteBackend):
         if self._stream_usage:
             try:
                 return await client.chat.completions.create(**params, stream_options={"include_usage": True})
-            except openai.BadRequestError:
+            except openai.APIStatusError as exc:
+                if not rejects(exc, "stream_options"):
+                    raise
                 self._stream_usage = False
-                log.info("openai: the server rejected stream_options (HTTP 400); streaming without usage")
+                log.info("openai: the server rejected stream_options (HTTP %s); streaming without usage",
+                         exc.status_code)
         return await client.chat.completions.create(**params)
 
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
-        opens; an error after the first chunk ends the stream with :class:`LLMRequestError`."""
+        opens; an error after the first chunk, a dropped connection, or a stream that ends
+        without a ``finish_reason`` ends it with :class:`LLMRequestError`."""
         client, limit = self._clients.get()
         usage = None
         async with limit, contextlib.AsyncExitStack() as stack:
@@ -130,15 +154,21 @@ class OpenAIBackend(RemoteBackend):
                 finally:
                     self.retries_total += max(0, counter[0] - 1)
             stack.push_async_callback(stream.close)
+            finished = False
             try:
                 async for chunk in stream:
                     usage = _usage(getattr(chunk, "usage", None)) or usage
                     for choice in chunk.choices or []:
+                        finished = finished or choice.finish_reason is not None
                         text = getattr(choice.delta, "content", None)
                         if text:
                             yield text
             except openai.APIError as exc:
                 raise self._error(exc, 1) from None
+            except httpx.TransportError as exc:  # the SDK does not wrap errors inside a stream
+                raise self.stream_broken(f"{type(exc).__name__}: {exc}") from None
+            if not finished:
+                raise self.stream_broken("the stream ended without a finish_reason")
         record_usage(usage)
 
 

@@ -20,3 +20,11 @@ def tiny_marian(tmp_path_factory) -> Path:
     from redheart_plugins_local.testing import build_tiny_marian
 
     return build_tiny_marian(tmp_path_factory.mktemp("tiny-marian"))
+
+
+@pytest.fixture(scope="session")
+def tiny_byte_llama(tmp_path_factory) -> Path:
+    """A tiny random Llama whose byte-level tokenizer can write any text (so any JSON)."""
+    from redheart_plugins_local.testing import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-byte-llama"), byte_level=True)

