@@ -40,6 +40,7 @@ NEEDS: dict[str, str] = {
     r"^redheart train\b": "minutes of training (tests/training trains heads)",
     r"analyzers=\[stakeholders": "the redheart-stakeholders package (tests/kit builds it from writing-plugins.md)",
     r"checkpoint=(\./emotion\.pt|heads/)|embedding\.model=heads/": "a trained head (made by redheart train)",
+    r"embedding\.model=(my-model|/tmp/tiny)\.safetensors": "a model trained by redheart train model (tests/model trains one)",
 }
 #: the shown API keys, model paths and placeholders a YAML block may hold are fine to load
 ENV = {"ANTHROPIC_API_KEY": "sk-ant-docs-test", "OPENAI_API_KEY": "sk-docs-test", "MY_KEY": "k"}
