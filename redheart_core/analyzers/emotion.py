@@ -306,6 +306,8 @@ class EmotionAnalyzer:
         return self.classifier.probabilities(self.embedder.encode(list(texts)))
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
+        if not items:
+            return []
         encodings = item_encodings(self.embedder, items)
         plans = [self._plan(item.english_text) for item in items]
         whole_p, whole_vad = self.classifier.read(np.stack([e.vector for e in encodings]))
