@@ -12,7 +12,8 @@
 regret .2, emotion .1, experience .1; without matches the experience weight is spread over the
 others), each in 0..1. ``confidence`` is the component confidences' mean times their agreement
 (one minus twice the components' standard deviation, floored at 0). The decision is stored back
-into the experience store. Every step leaves a line in ``reasoning_trace``.
+into the experience store (the caller's namespace) once the whole batch is done. Every step
+leaves a line in ``reasoning_trace``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..schema import FOUNDATIONS, LEVELS
 from .base import AnalyzerItem
 from .options import CircuitOptions
 from .embedder import Embedder, item_vectors
-from .experience import ExperienceStore, Match
+from .experience import Decision, ExperienceStore, Match
 from .text_cues import read_cues
 
 WEIGHTS = {"bentham": 0.35, "ethics": 0.25, "regret": 0.2, "emotion": 0.1, "experience": 0.1}
@@ -70,14 +71,28 @@ class CircuitAnalyzer:
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         vectors = item_vectors(self.embedder, items)
-        return [self.analyze(item, vector) for item, vector in zip(items, vectors)]
+        outputs = [self.analyze(item, vector) for item, vector in zip(items, vectors)]
+        if self.options.store:  # once the whole batch is done, in one transaction: a batch that
+            # fails and is split and retried stores nothing twice
+            self.store.add_many([self._decision(item, vector, out)
+                                 for item, vector, out in zip(items, vectors, outputs)])
+        return outputs
+
+    def _decision(self, item: AnalyzerItem, vector: np.ndarray, output: dict[str, Any]) -> Decision:
+        bentham, regret = item.results["bentham"], item.results["regret"]
+        return Decision(item.text, vector, output["final_ethical_score"], self.embedder.model_id,
+                        item.namespace, {"request_id": item.request_id, "language": item.language,
+                                         "emotion": item.results["emotion"]["integrated"]["primary"],
+                                         "bentham": bentham["final_score"],
+                                         "regret": regret["anticipated"]})
 
     def analyze(self, item: AnalyzerItem, vector: np.ndarray) -> dict[str, Any]:
         trace: list[str] = []
         emotion, bentham = item.results["emotion"], item.results["bentham"]
         ethics, regret = item.results["ethics"], item.results["regret"]
 
-        matches = self.store.search(vector, self.embedder.model_id, self.top_k, self.threshold)
+        matches = self.store.search(vector, self.embedder.model_id, self.top_k, self.threshold,
+                                    namespace=item.namespace)
         prior = experience_prior(matches)
         if matches:
             trace.append(f"1 experience: {len(matches)} similar past decision(s), best similarity "
@@ -123,11 +138,6 @@ class CircuitAnalyzer:
         trace.append(f"integration: final ethical score {score:.3f}, confidence {confidence:.2f} "
                      f"from {', '.join(f'{k} {v:.2f}' for k, v in components.items())}")
 
-        if self.options.store:
-            self.store.add(item.text, vector, score, self.embedder.model_id,
-                           {"request_id": item.request_id, "language": item.language,
-                            "emotion": integrated["primary"], "bentham": bentham["final_score"],
-                            "regret": regret["anticipated"]})
         return {"final_ethical_score": score, "confidence": confidence, "reasoning_trace": trace,
                 "experience_matches": [m.to_dict() for m in matches]}
 

@@ -16,6 +16,7 @@ from typing import TextIO
 from omegaconf import DictConfig
 from pydantic import ValidationError
 
+from ..pipeline.queue import batch_window
 from ..schema import AnalysisResult, StageError
 from .payloads import AnalyzeRequest
 
@@ -43,7 +44,7 @@ def input_error(line: str, number: int, exc: Exception) -> AnalysisResult:
 def window_of(config: DictConfig) -> int:
     """Lines in flight at once: enough to fill micro-batches, never more than the queue holds."""
     p = config.pipeline
-    return max(1, min(p.max_queue, max(p.batch_size, 2 * p.concurrency)))
+    return batch_window(p.concurrency, p.max_queue, p.batch_size)
 
 
 def _read_lines(source: TextIO, lines: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
