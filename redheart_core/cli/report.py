@@ -1,12 +1,19 @@
-"""The human-readable report of one AnalysisResult (rich)."""
+"""The human-readable report of one AnalysisResult (rich).
+
+Every string that came from the request, a model or a plugin goes through
+:mod:`.terminal`, so it can neither carry escape sequences to the terminal nor rich markup.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from ..schema import AnalysisResult
+from .terminal import markup_safe as safe
+from .terminal import printable
 
 
 def _bar(value: float, width: int = 20) -> str:
@@ -16,9 +23,10 @@ def _bar(value: float, width: int = 20) -> str:
 
 def print_report(result: AnalysisResult, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(Panel(result.text, title=f"redheart · {result.request_id} · {result.language}"))
+    console.print(Panel(Text(printable(result.text)),
+                        title=f"redheart · {safe(result.request_id)} · {safe(result.language)}"))
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {safe(note)}")
     if result.emotion:
         e = result.emotion
         table = Table(title=f"emotion · primary {e.primary} · integrated {e.integrated.primary}"
@@ -41,12 +49,12 @@ def print_report(result: AnalysisResult, console: Console | None = None) -> None
             table.add_row(dim, f"{v:.2f}")
         console.print(table)
         for s in b.scenarios:
-            console.print(f"  scenario [bold]{s.type}[/bold]: {s.action} → {s.final_score:.3f}")
+            console.print(f"  scenario [bold]{safe(s.type)}[/bold]: {safe(s.action)} → {s.final_score:.3f}")
     if result.ethics:
         console.print("ethics: " + "  ".join(f"{k} {v:.2f}" for k, v in result.ethics.items()))
     if result.regret:
         r = result.regret
-        console.print(f"regret: anticipated {r.anticipated:.2f}, best alternative: {r.best_alternative}")
+        console.print(f"regret: anticipated {r.anticipated:.2f}, best alternative: {safe(r.best_alternative)}")
     if result.surd:
         s = result.surd
         top = sorted(s.unique.items(), key=lambda kv: -kv[1])[:3]
@@ -56,10 +64,10 @@ def print_report(result: AnalysisResult, console: Console | None = None) -> None
         console.print(f"[bold]final ethical score {c.final_ethical_score:.3f}[/bold] "
                       f"(confidence {c.confidence:.2f})")
     for name, extra in result.extras.items():
-        console.print(f"{name}: {extra}")
+        console.print(f"{safe(name)}: {safe(extra)}")
     if result.llm.summary:
-        console.print(Panel(result.llm.summary, title=f"summary · {result.llm.backend}"))
+        console.print(Panel(Text(printable(result.llm.summary)), title=f"summary · {safe(result.llm.backend)}"))
     for err in result.errors:
-        console.print(f"[red]error[/red] in {err.stage}: {err.type}: {err.message}")
+        console.print(f"[red]error[/red] in {safe(err.stage)}: {safe(err.type)}: {safe(err.message)}")
     if result.timings_ms:
         console.print("timings (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()))
