@@ -14,7 +14,8 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
-from ..errors import ConfigError, StageFailure
+from ..errors import ConfigError, RedheartError, StageFailure
+from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
 from ..schema import InitialAnalysis
 from .batching import MicroBatcher
@@ -192,6 +193,16 @@ async def _closing(stream: Any) -> AsyncIterator[Any]:
             await aclose()
 
 
+def unreadable_reply(llm: Any, exc: Exception) -> LLMOutputError:
+    """What escapes a backend call other than redheart's own errors is a reply the backend or
+    its SDK could not read (truncated JSON, a garbled stream): garbage from the vendor, recorded
+    as an :class:`LLMOutputError` naming the backend, and worth another try."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    error = LLMOutputError(f"{llm.name}: the reply could not be read ({detail})")
+    error.retryable = True
+    return error
+
+
 class LLMInitialStage(StageHandler):
     """The LLM's initial reading; on failure the analyzers go on with the text alone."""
 
@@ -207,14 +218,17 @@ class LLMInitialStage(StageHandler):
         with usage_meter() as usage:
             try:
                 initial = await self.llm.analyze_initial(text)
+            except RedheartError:
+                raise
+            except Exception as exc:
+                raise unreadable_reply(self.llm, exc) from exc
             finally:
                 ctx.add_usage(usage)
         if isinstance(initial, dict):
             initial = InitialAnalysis.from_dict(initial)
         if not isinstance(initial, InitialAnalysis):
-            raise StageFailure(f"LLM backend {self.llm.name!r} returned "
-                               f"{type(initial).__name__} instead of an InitialAnalysis",
-                               "LLMOutputError")
+            raise LLMOutputError(f"LLM backend {self.llm.name!r} returned "
+                                 f"{type(initial).__name__} instead of an InitialAnalysis")
         ctx.result.llm.initial = initial
         ctx.emit(Partial("llm.initial", initial))
 
@@ -245,10 +259,11 @@ class LLMFinalStage(StageHandler):
                         ctx.tokens_emitted += 1
                         ctx.emit(Token(chunk))
             except Exception as exc:
+                error = exc if isinstance(exc, RedheartError) else unreadable_reply(self.llm, exc)
                 if not chunks:
-                    raise
-                raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {exc}",
-                                   getattr(exc, "type_name", None) or type(exc).__name__) from exc
+                    raise error from exc
+                raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {error}",
+                                   getattr(error, "type_name", None) or type(error).__name__) from exc
             finally:
                 ctx.add_usage(usage)
         ctx.result.llm.summary = "".join(chunks)
