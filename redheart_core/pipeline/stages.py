@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import re
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
 from ..errors import ConfigError, RedheartError, StageFailure
 from ..llm.errors import LLMOutputError
@@ -193,14 +193,25 @@ async def _closing(stream: Any) -> AsyncIterator[Any]:
             await aclose()
 
 
-def unreadable_reply(llm: Any, exc: Exception) -> LLMOutputError:
-    """What escapes a backend call other than redheart's own errors is a reply the backend or
-    its SDK could not read (truncated JSON, a garbled stream): garbage from the vendor, recorded
-    as an :class:`LLMOutputError` naming the backend, and worth another try."""
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    error = LLMOutputError(f"{llm.name}: the reply could not be read ({detail})")
-    error.retryable = True
-    return error
+#: what an SDK raises when it cannot parse a reply (a JSONDecodeError, a failed pydantic
+#: validation, an assertion in a stream accumulator, a missing field or a wrong shape)
+UNREADABLE = (ValueError, AssertionError, LookupError, TypeError, AttributeError)
+
+
+@contextlib.contextmanager
+def reading_replies_of(llm: Any) -> Iterator[None]:
+    """A reply the backend or its SDK could not read (truncated JSON, a garbled stream) is
+    garbage from the vendor: an :class:`LLMOutputError` naming the backend, worth another try.
+    Any other exception keeps its own type."""
+    try:
+        yield
+    except UNREADABLE as exc:
+        if isinstance(exc, RedheartError):
+            raise
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = LLMOutputError(f"{llm.name}: the reply could not be read ({detail})")
+        error.retryable = True
+        raise error from exc
 
 
 class LLMInitialStage(StageHandler):
@@ -217,11 +228,8 @@ class LLMInitialStage(StageHandler):
         text = ctx.english_text if self.llm.english_only else ctx.result.text
         with usage_meter() as usage:
             try:
-                initial = await self.llm.analyze_initial(text)
-            except RedheartError:
-                raise
-            except Exception as exc:
-                raise unreadable_reply(self.llm, exc) from exc
+                with reading_replies_of(self.llm):
+                    initial = await self.llm.analyze_initial(text)
             finally:
                 ctx.add_usage(usage)
         if isinstance(initial, dict):
@@ -251,19 +259,19 @@ class LLMFinalStage(StageHandler):
         chunks: list[str] = []
         with usage_meter() as usage:
             try:
-                async with _closing(self.llm.stream_summary(ctx.result)) as stream:
-                    async for chunk in stream:
-                        if not chunk:
-                            continue
-                        chunks.append(chunk)
-                        ctx.tokens_emitted += 1
-                        ctx.emit(Token(chunk))
+                with reading_replies_of(self.llm):
+                    async with _closing(self.llm.stream_summary(ctx.result)) as stream:
+                        async for chunk in stream:
+                            if not chunk:
+                                continue
+                            chunks.append(chunk)
+                            ctx.tokens_emitted += 1
+                            ctx.emit(Token(chunk))
             except Exception as exc:
-                error = exc if isinstance(exc, RedheartError) else unreadable_reply(self.llm, exc)
                 if not chunks:
-                    raise error from exc
-                raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {error}",
-                                   getattr(error, "type_name", None) or type(error).__name__) from exc
+                    raise
+                raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {exc}",
+                                   getattr(exc, "type_name", None) or type(exc).__name__) from exc
             finally:
                 ctx.add_usage(usage)
         ctx.result.llm.summary = "".join(chunks)
