@@ -14,7 +14,7 @@ clients out:
   flood of half-sent requests; when every connection is busy, the new one is closed at once.
 - **rate-limited logs** (:class:`RateLimitedLog`): a repeated warning (an accept error at the
   descriptor limit, an invalid request, a refused connection) is written at most once per
-  interval, with a count of the ones held back.
+  interval, with a count of the ones held back; an accept error is one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("redheart.service.connections")
 
-#: descriptors kept free for everything but client connections (files, the store, pipes)
-FD_RESERVE = 64
+#: connections the event loop accepts in one go: accepted sockets hold descriptors before the
+#: limit sees them, so this many must fit below the descriptor limit
+ACCEPT_BATCH = 64
+#: connections the kernel holds for us before they are accepted (they take no descriptor here)
+LISTEN_BACKLOG = 2048
+#: descriptors kept free: for files, the store and pipes, and for two accept batches in flight
+#: (one being accepted, one whose evicted connections are still closing)
+FD_RESERVE = 64 + 2 * ACCEPT_BATCH
 #: extra time a body gets at the connection level, so the app's own 408 answer goes out first
 BODY_GRACE_S = 1.0
 
@@ -88,6 +94,21 @@ class RateLimitedLog(logging.Filter):
 
 #: the loggers that repeat themselves under attack: uvicorn's, asyncio's accept errors, ours
 NOISY_LOGGERS = ("uvicorn.error", "asyncio", log.name)
+
+
+def log_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Report an accept that failed for want of descriptors as one rate-limited line, not a
+    traceback per attempt (the loop retries on its own a second later)."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            log.warning("cannot accept connections: %s; new connections wait (lower "
+                        "server.max_connections or raise the open-file limit)",
+                        context.get("exception"), extra={"event": "accept_failed"})
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handle)
 
 
 def limit_noisy_logs(interval_s: float = 10.0) -> RateLimitedLog:

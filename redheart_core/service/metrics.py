@@ -83,6 +83,11 @@ class ServiceMetrics:
         self.count(status)
         return status
 
+    def total(self, status: str) -> int:
+        """How many requests were counted under ``status`` so far."""
+        value = self.registry.get_sample_value("redheart_requests_total", {"status": status})
+        return int(value or 0)
+
     def mean_request_seconds(self) -> float:
         """Mean end-to-end time of the results seen so far (for Retry-After)."""
         return self._total_seconds / self._results if self._results else 1.0

@@ -101,7 +101,8 @@ def make_server(app: Any, config: DictConfig) -> Any:
     shutdown deadline (``app`` comes from :func:`~redheart_core.service.app.create_app`)."""
     import uvicorn
 
-    from .connections import ConnectionLimit, connection_limit, protocol_class
+    from .connections import (ACCEPT_BATCH, LISTEN_BACKLOG, ConnectionLimit, connection_limit,
+                              protocol_class)
 
     server_cfg = config.server
     limits = ConnectionLimit(connection_limit(int(server_cfg.max_connections)),
@@ -113,6 +114,13 @@ def make_server(app: Any, config: DictConfig) -> Any:
 
         connection_limit = limits
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            """Listen with a long kernel queue; the loop still accepts ACCEPT_BATCH at a time
+            (asyncio uses one number for both, so the queue is set again once listening)."""
+            await super().startup(sockets=sockets)
+            for sock in sockets or ():
+                sock.listen(LISTEN_BACKLOG)
+
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             app.state.service.begin_shutdown(float(server_cfg.shutdown_timeout_s))
             await super().shutdown(sockets=sockets)
@@ -120,6 +128,7 @@ def make_server(app: Any, config: DictConfig) -> Any:
     return Server(uvicorn.Config(
         app, host=str(server_cfg.host), port=int(server_cfg.port), log_config=None,
         access_log=False, lifespan="on", server_header=False, http=protocol_class(limits),
+        backlog=ACCEPT_BATCH,
         timeout_keep_alive=float(server_cfg.keep_alive_s),
         timeout_graceful_shutdown=float(server_cfg.shutdown_timeout_s) + CUT_OFF_GRACE_S))
 
@@ -127,15 +136,22 @@ def make_server(app: Any, config: DictConfig) -> Any:
 async def _serve(config: DictConfig, sockets: list[socket.socket]) -> None:
     from ..pipeline import Pipeline
     from .app import create_app, load_models
+    from .connections import log_accept_errors
 
+    log_accept_errors(asyncio.get_running_loop())
     async with Pipeline.from_config(config) as pipe:
         await asyncio.to_thread(load_models, pipe.runtime)
-        server = make_server(create_app(config, pipeline=pipe), config)
+        app = create_app(config, pipeline=pipe)
+        server = make_server(app, config)
         host, port = sockets[0].getsockname()[:2]
         log.info("listening on http://%s:%d, at most %d connections at once",
                  f"[{host}]" if ":" in host else host, port, server.connection_limit.limit,
                  extra={"event": "listening"})
         signal.signal(signal.SIGTERM, _after_shutdown)  # until now SIGTERM simply ends start-up
         await server.serve(sockets=sockets)
+        cut_off = app.state.service.metrics.total("shutdown")
+        if cut_off:
+            log.warning("%d request(s) still running at server.shutdown_timeout_s were answered "
+                        "503 ShuttingDown", cut_off, extra={"event": "requests_cut_off"})
         log.info("closing the pipeline", extra={"event": "pipeline_closing"})
     log.info("pipeline closed", extra={"event": "pipeline_closed"})
