@@ -287,7 +287,7 @@ def _check_ranges(cfg: DictConfig) -> None:
         raise ConfigError("logging.level", f"unknown level {cfg.logging.level!r}",
                           choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
     if cfg.experience.path is not None:
-        from .analyzers.experience import check_store_path
+        from .analyzers.experience_file import check_store_path
 
         check_store_path(cfg.experience.path)
 

@@ -21,7 +21,6 @@ One store may be shared by the threads of a pipeline: a lock serialises use of t
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -32,7 +31,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, RedheartError
+from ..errors import RedheartError
 
 SCHEMA_VERSION = 2
 _SCHEMA = """
@@ -54,7 +53,6 @@ DROP INDEX IF EXISTS experiences_model;
 _MIGRATE_FROM_1 = "ALTER TABLE experiences ADD COLUMN namespace TEXT NOT NULL DEFAULT ''"
 SNIPPET_CHARS = 200
 DEFAULT_MAX_ENTRIES = 10_000
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class ExperienceStoreError(RedheartError):
@@ -128,36 +126,6 @@ class _Index:
         self.ids, self.scores, self.texts = self.ids[cut:], self.scores[cut:], self.texts[cut:]
         if self.size < len(self._matrix) // 4:  # give memory back after a large eviction
             self._matrix = self._matrix[: max(self.size, 64)].copy()
-
-
-def check_store_path(path: str | Path) -> None:
-    """Refuse, as a config error naming ``experience.path``, a path the store cannot use:
-    a directory, a file that is not SQLite, or a place that cannot be written."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise ConfigError("experience.path", f"{str(target)!r} is a directory; give the path of a "
-                          "SQLite file (it is created when absent)")
-    if target.exists():
-        if not target.is_file():
-            raise ConfigError("experience.path", f"{str(target)!r} is not a regular file")
-        try:
-            with target.open("rb") as handle:
-                header = handle.read(len(_SQLITE_HEADER))
-        except OSError as exc:
-            raise ConfigError("experience.path", f"{str(target)!r} cannot be read: {exc.strerror}") from None
-        if header and header != _SQLITE_HEADER:
-            raise ConfigError("experience.path", f"{str(target)!r} is not an SQLite database; "
-                              "point it at a new file or an existing experience store")
-        if not os.access(target, os.W_OK) or not os.access(target.parent, os.W_OK):
-            raise ConfigError("experience.path", f"{str(target)!r} cannot be written (check its "
-                              "permissions and its folder's)")
-        return
-    parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError("experience.path", f"{str(target)!r} cannot be created: {str(parent)!r} "
-                          "is not a writable folder")
 
 
 class ExperienceStore:

@@ -23,9 +23,9 @@ from typing import Any, AsyncIterator, Awaitable, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 from omegaconf import DictConfig
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -110,6 +110,22 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
+async def first_of(work: Awaitable[T], *interrupts: Awaitable[Any]) -> "asyncio.Future[T]":
+    """Run ``work`` until it or any of ``interrupts`` is done, then cancel whatever is still
+    running; returns ``work``'s task (cancelled when an interrupt came first)."""
+    task = asyncio.ensure_future(work)
+    others = [asyncio.ensure_future(interrupt) for interrupt in interrupts]
+    try:
+        await asyncio.wait({task, *others}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for other in others:
+            other.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return task
+
+
 async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool, T | None]:
     """Await ``work``, cancelling it if the client goes away first, or if the shutdown deadline
     passes first (then :class:`ServiceError` 503 ``ShuttingDown``).
@@ -117,17 +133,7 @@ async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool
     Returns ``(True, result)``, or ``(False, None)`` when the client left.
     """
     svc = service(request)
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
-    deadline = asyncio.ensure_future(svc.cut_off.wait())
-    try:
-        await asyncio.wait({task, watcher, deadline}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        deadline.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    task = await first_of(work, _disconnected(request), svc.cut_off.wait())
     if task.cancelled():
         if svc.cut_off.is_set():
             raise svc.cut_off_error()
@@ -276,15 +282,7 @@ _CUT_OFF = object()
 
 async def _next_or_cut_off(svc: Service, events: Any) -> Any:
     """The next pipeline event, or :data:`_CUT_OFF` once the shutdown deadline has passed."""
-    step = asyncio.ensure_future(anext(events, None))
-    deadline = asyncio.ensure_future(svc.cut_off.wait())
-    try:
-        await asyncio.wait({step, deadline}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        deadline.cancel()
-        if not step.done():
-            step.cancel()
-            await asyncio.gather(step, return_exceptions=True)
+    step = await first_of(anext(events, None), svc.cut_off.wait())
     return _CUT_OFF if step.cancelled() else step.result()
 
 

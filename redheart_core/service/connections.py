@@ -130,20 +130,15 @@ class ConnectionLimit:
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s
         self.open: dict["BoundedH11Protocol", None] = {}
-        self.evicted = 0
-        self.refused = 0
-        self.timed_out = 0
 
     def admit(self, connection: "BoundedH11Protocol") -> bool:
         """Make room for ``connection`` (closing the oldest idle one) or refuse it."""
         if len(self.open) >= self.limit:
             victim = next((c for c in self.open if c.idle), None)
             if victim is None:
-                self.refused += 1
                 log.warning("connection limit of %d reached with every connection busy; "
                             "refusing new connections (server.max_connections)", self.limit)
                 return False
-            self.evicted += 1
             self.release(victim)
             victim.close()
         self.open[connection] = None
@@ -217,7 +212,6 @@ class BoundedH11Protocol(H11Protocol):
     def _expire(self) -> None:
         self._deadline = None
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
-            self.limits.timed_out += 1
             log.warning("closing a connection that did not send its request in time "
                         "(server.header_timeout_s, server.body_timeout_s)")
             self.close()

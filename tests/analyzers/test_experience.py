@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from redheart_core.analyzers.experience import SNIPPET_CHARS, Decision, ExperienceStore, check_store_path
+from redheart_core.analyzers.experience import SNIPPET_CHARS, Decision, ExperienceStore
+from redheart_core.analyzers.experience_file import check_store_path
 from redheart_core.config import load_config
 from redheart_core.errors import ConfigError
 
