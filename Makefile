@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench soak clean
+.PHONY: install browser demo test bench soak clean
 
 install: $(STAMP)
 
@@ -32,7 +32,14 @@ $(STAMP): $(PYPROJECTS) $(EXAMPLE_FILES)
 demo: install
 	$(VENV)/bin/redheart analyze --config examples/configs/offline.yaml - < examples/situation.txt
 
-test: install
+# the HTML report's tests look at it in Debian's headless chromium (fonts-nanum: Korean glyphs)
+BROWSER_PACKAGES := chromium fonts-nanum
+browser:
+	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }
+
+# tests/conftest.py loads only this repository's plugins, never ones a user installed
+test: install browser
 	$(PY) -m pytest -q tests $(EXAMPLE)/tests
 
 bench: install

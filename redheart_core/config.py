@@ -234,7 +234,12 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
     _check_resolves(cfg)
     _check_ranges(cfg)
     if validate:
-        validate_config(cfg)
+        from .plugins import get_registry
+
+        registry = get_registry(cfg.plugins.disabled)
+        if not sets_key(files, overrides, "analyzers"):  # the default list loses what is disabled
+            cfg.analyzers = [a for a in cfg.analyzers if not registry.is_disabled("analyzers", a)]
+        validate_config(cfg, registry)
     return cfg
 
 
@@ -245,6 +250,18 @@ def _check_resolves(cfg: DictConfig) -> None:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
         raise _config_error(exc) from None
+
+
+def sets_key(files: Sequence[str | Path], overrides: Sequence[str], key: str) -> bool:
+    """Whether a config file or an override sets ``key`` (a dotted path) or a section above it."""
+    parents = {".".join(key.split(".")[:i]) for i in range(1, key.count(".") + 2)}
+    if any(item.split("=", 1)[0].strip().lstrip("+~") in parents for item in overrides):
+        return True
+    for path in files:
+        loaded = OmegaConf.load(Path(path))
+        if OmegaConf.select(loaded, key, default=None, throw_on_resolution_failure=False) is not None:
+            return True
+    return False
 
 
 _POSITIVE = ("pipeline.max_queue", "pipeline.concurrency", "pipeline.batch_size",
@@ -369,8 +386,10 @@ def analyzer_order(names: Sequence[str], registry: Any) -> list[str]:
     for name, reg in regs.items():
         for req in reg.requires:
             if req not in regs:
+                why = (" (it is disabled by plugins.disabled)"
+                       if registry.is_disabled("analyzers", req) else "")
                 raise ConfigError("analyzers", f"analyzer {name!r} requires {req!r}, which is not "
-                                  f"configured; add {req!r} to analyzers or remove {name!r}")
+                                  f"configured{why}; add {req!r} to analyzers or remove {name!r}")
     ordered: list[str] = []
     visiting: set[str] = set()
 

@@ -151,13 +151,14 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(cfg: Any = None, *, stream: TextIO | None = None,
-                      secrets: Iterable[str] = ()) -> logging.Handler:
+                      secrets: Iterable[str] = (), level: str | None = None) -> logging.Handler:
     """Send ``redheart.*`` records to ``stream`` (stderr) in the configured format and level.
 
     ``cfg`` is the ``logging`` section of the config (``level``, ``format``); calling again
-    replaces the handler installed before, so it is safe in tests and in reloads.
+    replaces the handler installed before, so it is safe in tests and in reloads. ``level``
+    overrides ``cfg.level`` (the CLI's ``-v`` / ``-q``).
     """
-    level = str(getattr(cfg, "level", "INFO")).upper()
+    level = (level or str(getattr(cfg, "level", "INFO"))).upper()
     fmt = getattr(cfg, "format", "text")
     fmt = getattr(fmt, "value", fmt)
     handler = logging.StreamHandler(stream or sys.stderr)

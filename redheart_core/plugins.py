@@ -84,11 +84,25 @@ class PluginInfo:
     builtin: bool
     hooks: list[str] = field(default_factory=list)
     registers: dict[str, list[str]] = field(default_factory=dict)
+    #: kind -> name -> the one-line description the plugin registered it with
+    descriptions: dict[str, dict[str, str]] = field(default_factory=dict)
     status: str = "ok"  # ok | error | disabled
     error: str | None = None
 
+    def matches(self, name: str) -> bool:
+        """Whether ``name`` is this plugin's name or its distribution's (``redheart-plugins-X``
+        for ``X``): the best guess at what a plugin that never loaded would have registered."""
+        wanted = _normalise(name)
+        dist = _normalise(self.distribution)
+        return wanted in (_normalise(self.name), dist) or dist.endswith(f"-{wanted}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def hook_names() -> list[str]:
+    """Every hook a plugin may implement, by its full name."""
+    return sorted(n for n in dir(hookspecs) if n.startswith("redheart_"))
 
 
 def _strict() -> bool:
@@ -127,6 +141,8 @@ class PluginRegistry:
         self._order: list[str] = []
         self._registrations: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
         self._clashes: dict[tuple[str, str], list[Registration]] = {}
+        #: kind -> name -> why it is left out (the plugins.disabled entry that blocks it)
+        self._disabled: dict[str, dict[str, str]] = {k: {} for k in KINDS}
         for name, module in BUILTIN_PLUGINS:
             self._load_builtin(name, module)
         if entry_points:
@@ -154,13 +170,14 @@ class PluginRegistry:
     def _load_builtin(self, name: str, module: str) -> None:
         info = PluginInfo(name, CORE_DISTRIBUTION, _core_version(), builtin=True)
         self.infos[name] = info
-        if self._is_disabled(name):
-            info.status = "disabled"
-            return
         try:
             obj = importlib.import_module(module)
         except Exception as exc:
             self._fail(name, f"import failed: {type(exc).__name__}: {exc}", exc)
+            return
+        if self._is_disabled(name):
+            info.status = "disabled"
+            self._note_disabled(name, obj)  # built-ins are cheap to ask what they would register
             return
         self._register(name, obj)
 
@@ -196,6 +213,21 @@ class PluginRegistry:
                 continue
             self._register(ep.name, obj)
 
+    def _note_disabled(self, plugin_name: str, obj: object) -> None:
+        """Remember what a disabled plugin would register, so a config naming it hears why."""
+        pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        pm.add_hookspecs(hookspecs)
+        pm.register(obj, name=plugin_name)
+        for kind, hook in KINDS.items():
+
+            def record(name: str, *args: Any, kind: str = kind, **kwargs: Any) -> None:
+                self._disabled[kind][name] = f"its plugin {plugin_name!r} is in plugins.disabled"
+
+            try:
+                getattr(pm.hook, hook)(register=record)
+            except Exception:  # it is disabled: what it would register is only a courtesy
+                continue
+
     def register_plugin(self, obj: object, name: str, distribution: str = "(in-process)") -> PluginInfo:
         """Register a plugin object at run time (used by the ``redheart_plugin`` test fixture)."""
         if name in self.infos:
@@ -229,16 +261,13 @@ class PluginRegistry:
         if unknown:
             self.pm.unregister(obj)
             for hook in unknown:
-                hint = difflib.get_close_matches(hook, self._hook_names(), n=1)
+                hint = difflib.get_close_matches(hook, hook_names(), n=1)
                 suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
                 self._fail(name, f"unknown hook {hook!r}{suggestion}")
             return
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(obj) or [])
         self._order.append(name)
 
-    @staticmethod
-    def _hook_names() -> list[str]:
-        return [n for n in dir(hookspecs) if n.startswith("redheart_")]
 
     # ------------------------------------------------------------ registrations
     def _collect(self) -> None:
@@ -249,6 +278,7 @@ class PluginRegistry:
             obj = self.pm.get_plugin(plugin_name)
             info = self.infos[plugin_name]
             info.registers = {}
+            info.descriptions = {}
             for caller in self.pm.get_hookcallers(obj) or []:
                 kind = next((k for k, hook in KINDS.items() if hook == caller.name), None)
                 if kind is None:
@@ -265,8 +295,10 @@ class PluginRegistry:
             reg = self._validate_registration(kind, plugin_name, name, factory, options,
                                               description, kind_specific)
             if self._is_disabled(name):
+                self._disabled[kind][name] = f"plugins.disabled names {name!r}"
                 return
             info.registers.setdefault(kind, []).append(name)
+            info.descriptions.setdefault(kind, {})[name] = reg.description
             existing = self._registrations[kind].get(name)
             if existing is not None:
                 self._clashes.setdefault((kind, name), [existing]).append(reg)
@@ -314,10 +346,37 @@ class PluginRegistry:
         try:
             return self._registrations[kind][name]
         except KeyError:
-            hint = difflib.get_close_matches(name, self.names(kind), n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(key, f"unknown {KIND_LABELS[kind]} {name!r}{extra}",
-                              choices=self.names(kind)) from None
+            pass
+        if name in self._disabled[kind]:
+            raise ConfigError(key, f"{KIND_LABELS[kind]} {name!r} is disabled: "
+                              f"{self._disabled[kind][name]}; remove it there to use it",
+                              choices=self.names(kind))
+        owner = next((i for i in self.infos.values() if i.status == "error" and i.matches(name)), None)
+        if owner is not None:
+            raise ConfigError(key, f"{KIND_LABELS[kind]} {name!r} belongs to plugin {owner.name!r} "
+                              f"({owner.distribution}), which failed to load: {owner.error}",
+                              choices=self.names(kind))
+        hint = difflib.get_close_matches(name, self.names(kind), n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(key, f"unknown {KIND_LABELS[kind]} {name!r}{extra}{self._unloaded_note()}",
+                          choices=self.names(kind))
+
+    def _unloaded_note(self) -> str:
+        """Plugins that may have registered a name but did not load, for an unknown-name error."""
+        failed = [f"{i.name} ({i.distribution}): {i.error}" for i in self.infos.values()
+                  if i.status == "error"]
+        disabled = [f"{i.name} ({i.distribution})" for i in self.infos.values()
+                    if i.status == "disabled" and not i.builtin]
+        note = ""
+        if failed:
+            note += "; plugins that failed to load (one may provide it): " + "; ".join(failed)
+        if disabled:
+            note += "; plugins.disabled leaves out " + ", ".join(disabled) + ", which may provide it"
+        return note
+
+    def is_disabled(self, kind: str, name: str) -> bool:
+        """Whether ``plugins.disabled`` leaves ``name`` out (by its name or its plugin's)."""
+        return name in self._disabled[kind]
 
     def plugin_infos(self) -> list[PluginInfo]:
         return list(self.infos.values())

@@ -219,6 +219,8 @@ class SurdPart(Record):
     mutual_information: float
     info_leak: float
     samples: int
+    #: set when the samples are too few for the bins (redheart_core.analyzers.surd.MIN_SAMPLES_PER_BIN)
+    warning: Optional[str] = None
 
 
 @dataclass

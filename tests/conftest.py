@@ -11,6 +11,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+#: The plugin distributions this repository ships. Only they (and the built-ins) load in the
+#: suite, here and in every subprocess it starts: a plugin the user installed into the same
+#: environment (one registering an extra memory strategy, say) would change the lists of valid
+#: names the tests expect. A test that wants other plugins sets the variable itself.
+PROJECT_PLUGINS = ("redheart-plugins-claude", "redheart-plugins-openai", "redheart-plugins-local",
+                   "redheart-plugin-example")
+os.environ["REDHEART_LOAD_PLUGINS"] = ",".join(PROJECT_PLUGINS)
+
 
 @pytest.fixture
 def redheart_bin() -> list[str]:

@@ -1,5 +1,12 @@
 """Bentham's hedonic calculus: 7 classic and 3 extended dimensions, six layer weights.
 
+By default (``method: model``) the score people would give comes from the Red Heart model's
+utility head, trained on ETHICS utilitarianism pairs: ``final_score`` is the logistic of the
+calibrated utility of the situation, and of each counterfactual scenario, read from its own
+text. The calculus below still gives the 10 dimensions, the six layers and ``base_score``, with
+the utility head's hedonic tone. ``method: heuristic`` (or an embedder without heads) is the
+earlier path: the calculus alone, with the emotion analysis' valence as the tone.
+
 The computation is written on numpy arrays so that the same code scores one situation and the
 thousands of perturbed situations the ``surd`` analyzer propagates. Inputs are named *factors*
 read from the emotion analysis, the text's cues and the LLM's reading (:class:`Factors`);
@@ -8,10 +15,11 @@ read from the emotion analysis, the text's cues and the LLM's reading (:class:`F
 
 Score: each dimension ``x_d`` in 0..1 is transformed (sqrt for intensity and extent, log1p for
 duration and fecundity, a logistic for the rest, each mapping 0..1 onto 0..1), signed (the
-classic seven carry the hedonic tone, the situation's valence; redistribution counts for,
-external cost and self damage against), weighted, and averaged; the base score is
-``sigmoid(4 * average)``. The final score weights each dimension also by the mean of the layers
-it belongs to (0.75..1.25 each) and squashes the same way. Both lie in 0..1; 0.5 is neutral.
+classic seven carry the hedonic tone, redistribution counts for, external cost and self damage
+against), weighted, and averaged; the calculus' base score is ``sigmoid(4 * average)``, and its
+final score weights each dimension also by the mean of the layers it belongs to (0.75..1.25
+each) and squashes the same way. Both lie in 0..1; 0.5 is neutral. Under the model the result's
+``base_score`` is the calculus' layered score and ``final_score`` the utility head's.
 """
 
 from __future__ import annotations
@@ -24,8 +32,8 @@ import numpy as np
 from ..schema import BENTHAM_DIMENSIONS, BENTHAM_LAYERS, EMOTIONS, LEVELS, LOSS_EMOTIONS, Scenario
 from . import heads
 from .base import AnalyzerItem
-from .options import BenthamOptions
 from .embedder import Embedder, item_vectors
+from .options import BenthamOptions, uses_model
 from .text_cues import read_cues
 
 ArrayLike = Any  # a float or a numpy array; every factor broadcasts against the others
@@ -154,12 +162,29 @@ def _dist(level: dict[str, Any]) -> np.ndarray:
     return np.array([level["distribution"][e] for e in EMOTIONS])
 
 
-def situation_factors(item: AnalyzerItem, emotion: dict[str, Any]) -> Factors:
-    """The factors of one request, from its emotion analysis, cues and LLM reading."""
+def _logit(p: float) -> float:
+    p = float(np.clip(p, 1e-6, 1 - 1e-6))
+    return float(np.log(p / (1 - p)))
+
+
+def _shifted(utility: float, calculus_before: float, calculus_after: float) -> float:
+    """``utility`` moved by the calculus' change, in logit units."""
+    z = _logit(utility) + _logit(calculus_after) - _logit(calculus_before)
+    return float(1 / (1 + np.exp(-z)))
+
+
+def tone_of(final_score: float) -> float:
+    """The hedonic tone (-1..1) of a utility-head final score (0..1)."""
+    return float(np.clip(2.0 * final_score - 1.0, -1.0, 1.0))
+
+
+def situation_factors(item: AnalyzerItem, emotion: dict[str, Any], tone: float | None = None) -> Factors:
+    """The factors of one request, from its emotion analysis, cues and LLM reading; ``tone``
+    (the utility head's, -1..1) replaces the emotional valence as the hedonic tone."""
     cues = read_cues(item.english_text)
     weights = emotion["integrated"]["weights"]
     levels = emotion["levels"]
-    valence = sum(weights[lv] * levels[lv]["valence"] for lv in LEVELS)
+    valence = sum(weights[lv] * levels[lv]["valence"] for lv in LEVELS) if tone is None else tone
     mix = sum(weights[lv] * _dist(levels[lv]) for lv in LEVELS)
     overall = _dist(emotion)
     stakeholders = len(item.initial.stakeholders) if item.initial is not None else 0
@@ -213,7 +238,8 @@ def scenario_factors(base: Factors, kind: str, reading: np.ndarray | None = None
 
 
 def scenarios_of(item: AnalyzerItem) -> list[tuple[str, str, str]]:
-    """``(type, action, text to read)`` for the LLM's scenarios, or the three built-in ones."""
+    """``(type, action, text to read)`` for the LLM's scenarios, or the three built-in ones
+    (whose text is empty: the calculus shifts the situation's factors instead)."""
     initial = item.initial
     if initial is not None and initial.scenarios:
         scenarios = [s if isinstance(s, Scenario) else Scenario.from_dict(s) for s in initial.scenarios]
@@ -231,47 +257,73 @@ class BenthamAnalyzer(heads.OptionalHead):
     requires: tuple[str, ...] = ("emotion",)
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: BenthamOptions | None = None, runtime: Any = None):
         from .emotion import prototype_classifier
 
         self.embedder = embedder
         self.options = options if options is not None else BenthamOptions()
-        self.reader = prototype_classifier(embedder)
+        self.model = uses_model(self.options.method, embedder, "analyzer_options.bentham.method")
+        self.reader = None if self.model else prototype_classifier(embedder)
         self._load_head(runtime)
+
+    def _utilities(self, vectors: np.ndarray) -> np.ndarray:
+        """Final scores (0..1) of vectors by the utility head."""
+        return 1.0 / (1.0 + np.exp(-self.embedder.read(vectors).utility))
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         plans = [scenarios_of(item) for item in items]
+        vectors = item_vectors(self.embedder, items)
         texts = [text for plan in plans for _, _, text in plan if text]
-        readings = iter(self.reader.probabilities(self.embedder.encode(texts)) if texts else [])
-        trained = (np.clip(heads.run(self.head, item_vectors(self.embedder, items)), 0.0, 1.0)
+        encoded = self.embedder.encode(texts) if texts else None
+        if self.model:  # each scenario's text is read by the utility head
+            situation = self._utilities(vectors)
+            readings = iter(self._utilities(encoded) if texts else [])
+        else:
+            situation = [None] * len(items)
+            readings = iter(self.reader.probabilities(encoded) if texts else [])
+        trained = (np.clip(heads.run(self.head, vectors), 0.0, 1.0)
                    if self.head is not None else [None] * len(items))
         out = []
-        for item, plan, head in zip(items, plans, trained):
+        for item, plan, head, utility in zip(items, plans, trained, situation):
             emotion = item.results["emotion"]
-            base = situation_factors(item, emotion)
+            base = situation_factors(item, emotion, None if utility is None else tone_of(utility))
             offset = None
             if head is not None:  # the head's values, and the calculus' shifts for counterfactuals
                 computed = values(base)
                 offset = {d: head[i] - computed[d] for i, d in enumerate(BENTHAM_DIMENSIONS)}
-            result = self._score(base, offset)
+            result = self._score(base, offset, utility)
             result["confidence"] = float(np.clip(
                 0.5 * base.clarity + 0.3 * base.certainty + (0.2 if item.initial is not None else 0.0),
                 0.0, 1.0))
             result["scenarios"] = []
             for kind, action, text in plan:
-                reading = next(readings) if text else None
-                scored = self._score(scenario_factors(base, kind, reading), offset)
+                if self.model and text:
+                    score = float(next(readings))
+                    factors = replace(scenario_factors(base, kind), valence=tone_of(score))
+                elif self.model:  # a built-in scenario: the calculus' shift, on the utility's scale
+                    factors = scenario_factors(base, kind)
+                    score = _shifted(float(utility), self._score(base, offset)["final_score"],
+                                     self._score(factors, offset)["final_score"])
+                else:
+                    score = None
+                    factors = scenario_factors(base, kind, next(readings) if text else None)
+                scored = self._score(factors, offset, score)
                 result["scenarios"].append({"type": kind, "action": action,
                                             "final_score": scored["final_score"]})
             out.append(result)
         return out
 
-    def _score(self, f: Factors, offset: dict[str, float] | None) -> dict[str, Any]:
+    def _score(self, f: Factors, offset: dict[str, float] | None,
+               utility: float | None = None) -> dict[str, Any]:
+        """The calculus of ``f``; with a ``utility`` (the head's 0..1 score) the calculus' layered
+        score becomes ``base_score`` and the utility ``final_score``."""
         vals = values(f)
         if offset is not None:  # a trained head sets the values; counterfactuals shift them
             vals = {d: np.clip(v + offset[d], 0.0, 1.0) for d, v in vals.items()}
         lays = layers(f)
         base, final = scores(vals, lays, f.valence)
+        if utility is not None:
+            base, final = final, utility
         return {"values": {d: float(vals[d]) for d in BENTHAM_DIMENSIONS},
                 "layers": {k: float(lays[k]) for k in BENTHAM_LAYERS},
                 "base_score": float(base), "final_score": float(final)}

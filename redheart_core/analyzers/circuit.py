@@ -8,12 +8,18 @@
 6. Bentham: the situation's final hedonic score;
 7. regret: one minus the anticipated regret.
 
-``final_ethical_score`` is the weighted mean of the component scores (Bentham .35, ethics .25,
-regret .2, emotion .1, experience .1; without matches the experience weight is spread over the
-others), each in 0..1. ``confidence`` is the component confidences' mean times their agreement
-(one minus twice the components' standard deviation, floored at 0). The decision is stored back
-into the experience store (the caller's namespace) once the whole batch is done. Every step
-leaves a line in ``reasoning_trace``.
+With the Red Heart model (``method: model``, the default) ``final_ethical_score`` is the
+acceptability head's probability that people would find the course acceptable (ETHICS
+commonsense), moved in logit units by the situation's hedonic utility and by past decisions
+(``MODEL_WEIGHTS``): the other components inform the trace and the confidence without washing
+the learned judgement out. ``method: heuristic`` (or an embedder without heads) is the earlier
+weighted mean of the component scores (Bentham .35, ethics .25, regret .2, emotion .1,
+experience .1; without matches the experience weight is spread over the others), each in 0..1.
+
+``confidence`` is the component confidences' mean times their agreement (one minus twice the
+components' standard deviation, floored at 0); under the model, averaged with how decided the
+acceptability head is (``|2p - 1|``). The decision is stored back into the experience store (the
+caller's namespace) once the whole batch is done. Every step leaves a line in ``reasoning_trace``.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import numpy as np
 
 from ..schema import FOUNDATIONS, LEVELS
 from .base import AnalyzerItem
-from .options import CircuitOptions
 from .embedder import Embedder, item_vectors
+from .options import CircuitOptions, uses_model
 from .experience import Decision, ExperienceStore, Match
 from .text_cues import read_cues
 
 WEIGHTS = {"bentham": 0.35, "ethics": 0.25, "regret": 0.2, "emotion": 0.1, "experience": 0.1}
+#: under the model: logit-unit weights of the utility (its centred score) and of the pull of
+#: past decisions (towards their similarity-weighted score) on the acceptability logit
+MODEL_WEIGHTS = {"utility": 0.0, "experience": 0.2}
 #: foundations whose salience, under a painful situation, counts against the proposed course
 HARM_FOUNDATIONS = ("care_harm", "fairness", "sanctity", "liberty")
 
@@ -43,6 +52,20 @@ def ethical_alignment(ethics: dict[str, float], valence: float) -> float:
     salience = sorted(((ethics[f] - 0.1) / 0.8 for f in FOUNDATIONS), reverse=True)[:3]
     at_stake = float(np.mean(salience))
     return float(np.clip(0.5 + 0.5 * np.clip(valence, -1, 1) * at_stake, 0.0, 1.0))
+
+
+def logit(p: float) -> float:
+    p = float(np.clip(p, 1e-6, 1 - 1e-6))
+    return float(np.log(p / (1 - p)))
+
+
+def model_score(acceptability: float, utility: float, prior: float | None) -> float:
+    """The final ethical score under the model: the acceptability logit, moved by the utility
+    and pulled towards the experience prior (see ``MODEL_WEIGHTS``)."""
+    z = logit(acceptability) + MODEL_WEIGHTS["utility"] * utility
+    if prior is not None:
+        z += MODEL_WEIGHTS["experience"] * (logit(prior) - z)
+    return float(1 / (1 + np.exp(-z)))
 
 
 def experience_prior(matches: list[Match]) -> float | None:
@@ -65,13 +88,17 @@ class CircuitAnalyzer:
         self.options = options if options is not None else CircuitOptions()
         self.top_k = int(self.options.top_k if self.options.top_k is not None else top_k)
         self.threshold = float(self.options.threshold if self.options.threshold is not None else threshold)
+        self.model = uses_model(self.options.method, embedder, "analyzer_options.circuit.method")
 
     def provenance(self) -> dict[str, str]:
         return {"embedder": self.embedder.model_id}
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         vectors = item_vectors(self.embedder, items)
-        outputs = [self.analyze(item, vector) for item, vector in zip(items, vectors)]
+        readings = self.embedder.read(vectors) if self.model else None
+        outputs = [self.analyze(item, vector, None if readings is None else
+                                (float(readings.acceptability[i]), float(readings.utility[i])))
+                   for i, (item, vector) in enumerate(zip(items, vectors))]
         if self.options.store:  # once the whole batch is done, in one transaction: a batch that
             # fails and is split and retried stores nothing twice
             self.store.add_many([self._decision(item, vector, out)
@@ -86,7 +113,9 @@ class CircuitAnalyzer:
                                          "bentham": bentham["final_score"],
                                          "regret": regret["anticipated"]})
 
-    def analyze(self, item: AnalyzerItem, vector: np.ndarray) -> dict[str, Any]:
+    def analyze(self, item: AnalyzerItem, vector: np.ndarray,
+                judged: tuple[float, float] | None = None) -> dict[str, Any]:
+        """One item's circuit; ``judged`` is the model's (acceptability, centred utility)."""
         trace: list[str] = []
         emotion, bentham = item.results["emotion"], item.results["bentham"]
         ethics, regret = item.results["ethics"], item.results["regret"]
@@ -118,10 +147,13 @@ class CircuitAnalyzer:
             line += "; priority reversed: that loss outweighs personal joy"
         trace.append(line)
 
-        alignment = ethical_alignment(ethics, valence)
+        alignment = ethical_alignment(ethics, valence) if judged is None else judged[0]
         top = sorted(FOUNDATIONS, key=lambda f: -ethics[f])[:2]
+        judgement = (f"alignment {alignment:.3f}" if judged is None else
+                     f"people would find it acceptable with probability {alignment:.3f} "
+                     "(acceptability head, ETHICS commonsense)")
         trace.append(f"5 ethics: most at stake {top[0]} {ethics[top[0]]:.2f} and {top[1]} "
-                     f"{ethics[top[1]]:.2f}; alignment {alignment:.3f}")
+                     f"{ethics[top[1]]:.2f}; {judgement}")
         trace.append(f"6 bentham: final score {bentham['final_score']:.3f} (base {bentham['base_score']:.3f})")
         trace.append(f"7 regret: anticipated {regret['anticipated']:.3f}, lasting about "
                      f"{regret['duration_hours']:.0f} h")
@@ -130,11 +162,15 @@ class CircuitAnalyzer:
                       "regret": 1.0 - regret["anticipated"], "emotion": (valence + 1) / 2}
         if prior is not None:
             components["experience"] = prior
-        total = sum(WEIGHTS[k] for k in components)
-        score = float(np.clip(sum(WEIGHTS[k] * v for k, v in components.items()) / total, 0.0, 1.0))
         agreement = max(0.0, 1.0 - 2.0 * float(np.std(list(components.values()))))
         base_conf = float(np.mean([emotion["confidence"], bentham["confidence"], regret["confidence"]]))
         confidence = float(np.clip(base_conf * agreement, 0.0, 1.0))
+        if judged is None:
+            total = sum(WEIGHTS[k] for k in components)
+            score = float(np.clip(sum(WEIGHTS[k] * v for k, v in components.items()) / total, 0.0, 1.0))
+        else:
+            score = model_score(judged[0], judged[1], prior)
+            confidence = float(np.clip(0.5 * abs(2 * judged[0] - 1) + 0.5 * confidence, 0.0, 1.0))
         trace.append(f"integration: final ethical score {score:.3f}, confidence {confidence:.2f} "
                      f"from {', '.join(f'{k} {v:.2f}' for k, v in components.items())}")
 

@@ -1,12 +1,16 @@
 """Emotion at three levels (self / other / community) and their integration.
 
-A text's distribution over the seven canonical labels comes from its embedding: by default
-prototype similarity against exemplar phrases (``data/emotion_exemplars.json``), turned into
-probabilities with a temperature calibrated on those exemplars by leave-one-out; with
-``analyzer_options.emotion.checkpoint`` a trained head instead. Each level reads the clauses
-that speak of it (pronouns and role nouns, :mod:`.text_cues`); the LLM's reading, when there is
-one, is blended in. Integration weighs community .5 / other .3 / self .2 and lets a strong loss
-at the other or community level outweigh personal joy ("priority reversal").
+By default a text's seven-label distribution and its valence / arousal / dominance come from
+the Red Heart model's heads (:mod:`redheart_core.model`), trained on the project's labelled
+sentences and on EmoBank's human ratings. ``method: heuristic`` (or an embedder without heads)
+uses the earlier path: prototype similarity against exemplar phrases
+(``data/emotion_exemplars.json``), probabilities with a temperature calibrated on those
+exemplars by leave-one-out, and VAD from per-label anchors; ``checkpoint`` swaps a trained
+single head in for the prototypes. Each level reads the clauses that speak of it (pronouns and
+role nouns, :mod:`.text_cues`), whose vectors come from the same encoder pass as the whole
+text's; the LLM's reading, when there is one, is blended into the distributions. Integration
+weighs community .5 / other .3 / self .2 and lets a strong loss at the other or community level
+outweigh personal joy ("priority reversal").
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ import json
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from ..schema import EMOTIONS, LEVELS, LOSS_EMOTIONS, InitialAnalysis
 from . import heads
 from .base import AnalyzerItem
-from .options import EmotionOptions
-from .embedder import Embedder, item_vectors
-from .text_cues import clauses, read_cues
+from .embedder import Embedder, item_encodings
+from .options import EmotionOptions, uses_model
+from .text_cues import clause_spans, read_cues
 
 #: valence, arousal, dominance anchors per label in -1..1, after the NRC VAD lexicon
 #: (Mohammad 2018) rescaled from 0..1; surprise's valence is set mildly positive because the
@@ -44,8 +48,6 @@ CRITICAL_SHIFT = 0.3
 LOSS_INDEX = np.array([EMOTIONS.index(e) for e in LOSS_EMOTIONS])
 POSITIVE_INDEX = np.array([EMOTIONS.index("joy"), EMOTIONS.index("trust")])
 _TEMPERATURES = np.geomspace(0.005, 0.5, 60)
-#: most clauses one text is read in (bounds the encoding cost of very long texts)
-MAX_CLAUSES = 48
 
 
 def load_exemplars(name: str = "emotion_exemplars.json") -> dict[str, list[str]]:
@@ -103,9 +105,13 @@ class PrototypeClassifier:
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         return softmax(self.scores(np.asarray(vectors, dtype=np.float32)) / self.temperature)
 
+    def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dist = self.probabilities(vectors)
+        return dist, dist @ VAD
+
 
 class HeadClassifier:
-    """A trained head (``redheart train``) over the embedder's native vectors."""
+    """A trained single head (``redheart train emotion``) over the embedder's vectors."""
 
     def __init__(self, module: Any, path: str):
         self.module = module
@@ -113,6 +119,32 @@ class HeadClassifier:
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         return softmax(heads.run(self.module, vectors))
+
+    def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        dist = self.probabilities(vectors)
+        return dist, dist @ VAD
+
+
+class ModelReader:
+    """The Red Heart model's emotion and VAD heads (one encoder pass serves both)."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        return self.embedder.read(vectors).emotion
+
+    def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        readings = self.embedder.read(vectors)
+        return readings.emotion, readings.vad
+
+
+class EmotionReader(Protocol):
+    """Vectors ``(n, dim)`` -> (distributions ``(n, 7)``, valence/arousal/dominance ``(n, 3)``)."""
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def read(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 _prototype_cache: dict[tuple[str, int, float | None], PrototypeClassifier] = {}
@@ -160,11 +192,16 @@ def _finite(value: Any) -> float:
     return v if np.isfinite(v) else 0.0
 
 
-def describe(dist: np.ndarray, intensifiers: int = 0) -> dict[str, Any]:
-    """Primary, VAD, intensity (1..6) and confidence of one distribution, as an EmotionLevel."""
+def describe(dist: np.ndarray, intensifiers: int = 0, vad: np.ndarray | None = None) -> dict[str, Any]:
+    """Primary, VAD, intensity (1..6) and confidence of one distribution, as an EmotionLevel.
+
+    ``vad`` is a reading of valence, arousal and dominance; without one they follow the
+    distribution's label anchors.
+    """
     dist = np.clip(np.asarray(dist, dtype=np.float64), 0.0, None)
     dist = dist / dist.sum()
-    valence, arousal, dominance = np.clip(dist @ VAD, -1.0, 1.0)
+    valence, arousal, dominance = np.clip(dist @ VAD if vad is None else np.asarray(vad, dtype=np.float64),
+                                          -1.0, 1.0)
     order = np.argsort(-dist, kind="stable")
     peak = (dist[order[0]] - 1 / len(EMOTIONS)) / (1 - 1 / len(EMOTIONS))
     strength = 0.5 * peak + 0.3 * (arousal + 1) / 2 + 0.2 * abs(valence) + 0.1 * min(intensifiers, 3)
@@ -237,13 +274,16 @@ class EmotionAnalyzer:
     requires: tuple[str, ...] = ()
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: EmotionOptions | None = None, runtime: Any = None):
         self.embedder = embedder
         self.options = options if options is not None else EmotionOptions()
         checkpoint = self.options.checkpoint
+        self.classifier: EmotionReader
         if checkpoint:
-            self.classifier: PrototypeClassifier | HeadClassifier = HeadClassifier(
+            self.classifier = HeadClassifier(
                 heads.load("emotion", str(checkpoint), embedder.model_id, runtime), str(checkpoint))
+        elif uses_model(self.options.method, embedder, "analyzer_options.emotion.method"):
+            self.classifier = ModelReader(embedder)
         else:
             self.classifier = prototype_classifier(embedder, int(self.options.top_k),
                                                    self.options.temperature)
@@ -266,34 +306,32 @@ class EmotionAnalyzer:
         return self.classifier.probabilities(self.embedder.encode(list(texts)))
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
+        encodings = item_encodings(self.embedder, items)
         plans = [self._plan(item.english_text) for item in items]
-        whole = item_vectors(self.embedder, items)
-        parts = [c for plan in plans for c in plan.clauses]
-        whole_p = self.classifier.probabilities(whole)
-        part_p = self.distributions(parts)
+        whole_p, whole_vad = self.classifier.read(np.stack([e.vector for e in encodings]))
+        clause_vectors = [e.clauses for e in encodings]
+        stacked = np.concatenate(clause_vectors) if any(len(c) for c in clause_vectors) \
+            else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        part_p, part_vad = self.classifier.read(stacked) if len(stacked) else (stacked, stacked)
         out, offset = [], 0
-        for item, plan, p in zip(items, plans, whole_p):
-            n = len(plan.clauses)
-            out.append(self._read(item, plan, p, part_p[offset:offset + n]))
+        for item, plan, p, vad, vectors in zip(items, plans, whole_p, whole_vad, clause_vectors):
+            n = len(vectors)
+            out.append(self._read(item, plan, p, vad, part_p[offset:offset + n], part_vad[offset:offset + n]))
             offset += n
         return out
 
     @staticmethod
     def _plan(text: str) -> _Plan:
-        parts = clauses(text)
-        if len(parts) <= 1:
-            parts = [text] if text.strip() else []
-        if len(parts) > MAX_CLAUSES:  # a long text is read in MAX_CLAUSES runs of clauses
-            bounds = np.linspace(0, len(parts), MAX_CLAUSES + 1).astype(int)
-            parts = [" ".join(parts[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        parts = [text[a:b] for a, b in clause_spans(text)]
         levels = [read_cues(c).levels for c in parts]
         return _Plan(parts, levels, read_cues(text).intensifiers)
 
-    def _read(self, item: AnalyzerItem, plan: _Plan, text_p: np.ndarray,
-              clause_p: np.ndarray) -> dict[str, Any]:
+    def _read(self, item: AnalyzerItem, plan: _Plan, text_p: np.ndarray, text_vad: np.ndarray,
+              clause_p: np.ndarray, clause_vad: np.ndarray) -> dict[str, Any]:
         llm = llm_distribution(item.initial)
         w_llm = 0.0 if llm is None else float(np.clip(self.options.llm_weight, 0.0, 1.0)) * informativeness(llm)
         overall = text_p if llm is None else (1 - w_llm) * text_p + w_llm * llm
+        anchored = isinstance(self.classifier, (PrototypeClassifier, HeadClassifier))
         levels, evidence = {}, {}
         for level in LEVELS:
             weights = np.array([cl[level] for cl in plan.clause_levels], dtype=np.float64)
@@ -302,13 +340,13 @@ class EmotionAnalyzer:
                 dist = weights @ clause_p / weights.sum()
                 if llm is not None:
                     dist = (1 - w_llm / 2) * dist + (w_llm / 2) * llm
+                vad = None if anchored else weights @ clause_vad / weights.sum()
                 mentioned = [c for c, cl in zip(plan.clauses, plan.clause_levels) if cl[level]]
-                levels[level] = describe(dist, read_cues(" ".join(mentioned)).intensifiers)
+                levels[level] = describe(dist, read_cues(" ".join(mentioned)).intensifiers, vad)
             else:
-                levels[level] = describe(overall, plan.intensifiers)
+                levels[level] = describe(overall, plan.intensifiers, None if anchored else text_vad)
                 levels[level]["confidence"] *= 0.5  # nothing in the text speaks of this level
-        result = describe(overall, plan.intensifiers)
+        result = describe(overall, plan.intensifiers, None if anchored else text_vad)
         result["levels"] = levels
         result["integrated"] = integrate(levels, evidence)
         return result
-

@@ -9,7 +9,11 @@ absent or absolute:
   relative to the text's mean similarity over all six (a logistic of the difference);
 - the emotion analysis: loss felt by others raises care/harm, anger fairness, trust loyalty,
   disgust sanctity, fear liberty;
-- the LLM's named ethical issues (``InitialAnalysis.ethics``), matched by keyword.
+- the LLM's named ethical issues (``InitialAnalysis.ethics``), matched by keyword;
+- with the Red Heart model (``method: model``, the default), how wrong people would find the
+  situation (one minus the acceptability head's probability, trained on ETHICS commonsense)
+  raises each foundation by up to ``WRONGNESS_WEIGHT`` times its text salience: a wrong act
+  makes the foundations it touches more salient.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import numpy as np
 
 from ..schema import FOUNDATIONS, LOSS_EMOTIONS
 from .base import AnalyzerItem
-from .options import EthicsOptions
 from .embedder import Embedder, item_vectors
+from .options import EthicsOptions, uses_model
 from .text_cues import read_cues
 
 LOW, HIGH = 0.1, 0.9
 #: relative similarity (cosine) that moves a foundation's text salience from 0.5 to ~0.73
 SIMILARITY_SCALE = 0.05
+WRONGNESS_WEIGHT = 0.3
 KEYWORDS = {
     "care_harm": ("harm", "hurt", "care", "suffer", "safe", "injur", "welfare", "wellbeing", "kill",
                   "pain", "compassion", "protect", "violence"),
@@ -97,20 +102,24 @@ class EthicsAnalyzer:
     requires: tuple[str, ...] = ("emotion",)
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: Any = None):
+    def __init__(self, embedder: Embedder, options: EthicsOptions | None = None):
         self.embedder = embedder
         self.options = options if options is not None else EthicsOptions()
+        self.model = uses_model(self.options.method, embedder, "analyzer_options.ethics.method")
         self.prototypes = _prototypes(embedder)
 
     def provenance(self) -> dict[str, str]:
         return {"embedder": self.embedder.model_id}
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
-        salience = self.prototypes.salience(item_vectors(self.embedder, items))
+        vectors = item_vectors(self.embedder, items)
+        salience = self.prototypes.salience(vectors)
+        wrongness = 1.0 - self.embedder.read(vectors).acceptability if self.model else np.zeros(len(items))
         w_llm = float(np.clip(self.options.llm_weight, 0.0, 1.0))
         out = []
-        for item, text_salience in zip(items, salience):
+        for item, text_salience, wrong in zip(items, salience, wrongness):
             score = 0.6 * text_salience + emotion_adjustments(item.results["emotion"])
+            score += WRONGNESS_WEIGHT * wrong * text_salience
             fairness_cue = read_cues(item.english_text).fairness
             score[FOUNDATIONS.index("fairness")] += 0.2 * fairness_cue
             if item.initial is not None and item.initial.ethics:

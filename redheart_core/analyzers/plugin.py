@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from .options import (BenthamOptions, CircuitOptions, EmotionOptions, EthicsOptions, RegretOptions,
-                      SurdOptions)
+                      SurdOptions, uses_model)
 
 
 def _check(name: str, options: Any, **ranges: tuple[float, float | None]) -> None:
@@ -63,7 +63,9 @@ def make_surd(options: SurdOptions, runtime: Any = None) -> Any:
     from .propagation import SurdAnalyzer
 
     _check("surd", options, samples=(10, None), bins=(2, 16), spread=(0.0, 1.0))
-    return SurdAnalyzer(options, seed=int(runtime.config.seed) if runtime is not None else 0)
+    model = uses_model(options.method, _embedder(runtime), "analyzer_options.surd.method")
+    return SurdAnalyzer(options, seed=int(runtime.config.seed) if runtime is not None else 0,
+                        model=model)
 
 
 def make_circuit(options: CircuitOptions, runtime: Any = None) -> Any:

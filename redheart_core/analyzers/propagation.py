@@ -7,6 +7,10 @@ point values), pushes all of them at once through the vectorised Bentham calculu
 (:func:`.bentham.final_score`) and decomposes the final score's information with
 :func:`.surd.surd_from_samples`. The random generator is seeded by the config's ``seed`` and the
 text, so the same text and config always give the same decomposition.
+
+Under the Red Heart model (``method: model``, the default) Bentham's ``final_score`` is the
+utility head's, which no named factor feeds; the decomposition then explains the calculus'
+layered score (``target: base_score``), with the utility head's tone as the valence source.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .base import AnalyzerItem
+from .bentham import final_score, situation_factors, tone_of
 from .options import SurdOptions
-from .bentham import final_score, situation_factors
 from .surd import surd_from_samples
 
 #: the factors perturbed, as the result names them
@@ -56,22 +60,25 @@ class SurdAnalyzer:
     requires: tuple[str, ...] = ("emotion", "bentham")
     stage = "red_heart"
 
-    def __init__(self, options: Any = None, seed: int = 0):
+    def __init__(self, options: SurdOptions | None = None, seed: int = 0, model: bool = False):
         self.options = options if options is not None else SurdOptions()
         self.seed = int(seed)
+        self.model = model
+        self.target = "base_score" if model else TARGET
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         return [self.analyze(item) for item in items]
 
     def analyze(self, item: AnalyzerItem) -> dict[str, Any]:
         samples = int(self.options.samples)
-        factors = situation_factors(item, item.results["emotion"])
+        tone = tone_of(item.results["bentham"]["final_score"]) if self.model else None
+        factors = situation_factors(item, item.results["emotion"], tone)
         rng = np.random.default_rng(request_seed(self.seed, item.text))
         drawn = propagate(factors, rng, samples, float(self.options.spread))
         result = surd_from_samples(drawn[TARGET], [drawn[s] for s in SOURCES], bins=int(self.options.bins))
         named = result.named(SOURCES)
-        return {
-            "target": TARGET,
+        output = {
+            "target": self.target,
             "sources": list(SOURCES),
             "unique": named["unique"],
             "redundant": named["redundant"],
@@ -80,3 +87,6 @@ class SurdAnalyzer:
             "info_leak": result.info_leak,
             "samples": samples,
         }
+        if result.warning is not None:
+            output["warning"] = result.warning
+        return output

@@ -13,12 +13,14 @@ by a combination is synergy of that combination. Each state's share is weighted 
 The parts add up to the mutual information of all sources with the target.
 
 ``surd_from_samples`` bins samples into equal-width bins over each variable's observed range
-(exactly as :func:`numpy.histogramdd` does) and decomposes the resulting histogram.
+(exactly as :func:`numpy.histogramdd` does) and decomposes the resulting histogram. When the
+samples are too few for the bins it says so in ``SurdResult.warning`` (see
+:data:`MIN_SAMPLES_PER_BIN`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Sequence
 
@@ -28,6 +30,13 @@ import numpy as np
 _FLOOR = 1e-14
 
 Combo = tuple[int, ...]
+
+#: The rule for a meaningful estimate: on average at least this many samples in each occupied
+#: bin of the joint histogram (target and all sources). With fewer, most samples sit alone in
+#: their bin, every conditional entropy looks near zero, and the sources seem to explain the
+#: target whether or not they do (independent noise then shows 10 to 100 % of H(T) as
+#: "information", and the leak drops toward 0).
+MIN_SAMPLES_PER_BIN = 3.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class SurdResult:
     synergistic: dict[Combo, float]
     mutual_information: dict[Combo, float]
     info_leak: float
+    #: set when the samples are too few for the bins (see MIN_SAMPLES_PER_BIN)
+    warning: str | None = None
 
     @property
     def n_sources(self) -> int:
@@ -182,4 +193,18 @@ def surd_from_samples(target: np.ndarray, sources: np.ndarray | Sequence[np.ndar
     if not np.all(np.isfinite(data)):
         raise ValueError("surd_from_samples: samples must be finite")
     hist, _ = np.histogramdd(data, bins=bins)
-    return surd(hist)
+    return replace(surd(hist), warning=sampling_warning(hist))
+
+
+def sampling_warning(counts: np.ndarray) -> str | None:
+    """Why a joint histogram of counts holds too few samples for SURD, or None when it does not."""
+    samples = int(counts.sum())
+    occupied = int(np.count_nonzero(counts))
+    per_bin = samples / occupied if occupied else 0.0
+    if per_bin >= MIN_SAMPLES_PER_BIN:
+        return None
+    bins = "x".join(str(n) for n in counts.shape)
+    return (f"too few samples for the bins: {samples} samples fill {occupied} of the "
+            f"{counts.size} joint bins ({bins}), {per_bin:.1f} per occupied bin where SURD needs "
+            f"at least {MIN_SAMPLES_PER_BIN:g}; the figures mostly measure sampling noise. "
+            "Use fewer bins or sources, or more samples")

@@ -117,10 +117,38 @@ def level_counts(text_tokens: list[str]) -> dict[str, int]:
     return counts
 
 
-def clauses(text: str) -> list[str]:
+#: most clauses one text is read in: a longer text is read in this many runs of clauses
+MAX_CLAUSES = 48
+
+
+def clause_spans(text: str, max_clauses: int = MAX_CLAUSES) -> list[tuple[int, int]]:
+    """Character spans of the text's sentences and contrastive clauses ("..., but ...").
+
+    A text of more than ``max_clauses`` clauses is read in ``max_clauses`` runs of consecutive
+    clauses, which bounds the work per text.
+    """
+    bounds, start = [], 0
+    for match in _CLAUSE_SPLIT.finditer(text):
+        bounds.append((start, match.start()))
+        start = match.end()
+    bounds.append((start, len(text)))
+    spans = []
+    for a, b in bounds:
+        while a < b and text[a] in " ,;":
+            a += 1
+        while b > a and text[b - 1] in " ,;":
+            b -= 1
+        if any(ch.isalnum() for ch in text[a:b]):
+            spans.append((a, b))
+    if len(spans) > max_clauses:
+        cuts = [round(i * len(spans) / max_clauses) for i in range(max_clauses + 1)]
+        spans = [(spans[i][0], spans[j - 1][1]) for i, j in zip(cuts[:-1], cuts[1:])]
+    return spans
+
+
+def clauses(text: str, max_clauses: int = MAX_CLAUSES) -> list[str]:
     """The text split into sentences and contrastive clauses ("..., but ...")."""
-    parts = [p.strip(" ,;") for p in _CLAUSE_SPLIT.split(text)]
-    return [p for p in parts if any(ch.isalnum() for ch in p)]
+    return [text[a:b] for a, b in clause_spans(text, max_clauses)]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "train": "train:train",
     "batch": "batch:batch",
     "surd": "surd:surd",
+    "report": "report:report",
     "serve": "serve:serve",
     "memory": "memory:memory",
     "doctor": "doctor:doctor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -25,11 +26,28 @@ def read_text(text: str | None, limit: int) -> str:
     return text
 
 
+def write_html(result: Any, path: str | None) -> None:
+    """Write ``result``'s HTML report to ``path`` (when given) and say where, on stderr."""
+    if not path:
+        return
+    from pathlib import Path
+
+    from ..report.html import analysis_html
+
+    try:
+        Path(path).write_text(analysis_html(result), encoding="utf-8")
+    except OSError as exc:
+        fail(f"--html: cannot write {path}: {exc.strerror or exc}")
+    click.echo(f"HTML report: {path}", err=True)
+
+
 @click.command()
 @click.argument("text", required=False)
 @config_options
 @click.option("--json", "as_json", is_flag=True,
               help="Print the AnalysisResult as JSON (with --stream: one JSON event per line).")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the analysis as a self-contained HTML report to FILE.")
 @click.option("--stream", is_flag=True,
               help="Show stages as they finish and the summary as it is written.")
 @click.option("--continuous", is_flag=True,
@@ -37,7 +55,7 @@ def read_text(text: str | None, limit: int) -> str:
                    '{"text", "priority", "request_id"} or plain text) and write one JSON result '
                    "per line, in input order, until end of input.")
 @handle_errors
-def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -> None:
+def analyze(text, config_files, overrides, debug, as_json, html_path, stream, continuous) -> None:
     """Analyze TEXT (or standard input with '-').
 
     Exit codes: 0 complete, 1 a result carries errors, 2 usage or config error.
@@ -46,10 +64,9 @@ def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -
         fail("--stream and --continuous cannot be combined")
     if continuous and text is not None:
         fail("--continuous reads its requests from standard input; drop the TEXT argument")
+    if continuous and html_path:
+        fail("--html writes one analysis; with --continuous use `redheart report` on the results")
     cfg = load_cli_config(config_files, overrides)
-    from ..logs import configure_logging
-
-    configure_logging(cfg.logging)
     if continuous:
         import asyncio
 
@@ -64,14 +81,16 @@ def analyze(text, config_files, overrides, debug, as_json, stream, continuous) -
         from .live import stream_analysis
 
         result = asyncio.run(stream_analysis(cfg, text, as_json=as_json))
+        write_html(result, html_path)
         sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)
     from ..pipeline import analyze as run_analysis
 
     result = run_analysis(text, config=cfg)
+    write_html(result, html_path)
     if as_json:
         click.echo(result.to_json(indent=2))
     else:
-        from .report import print_report
+        from ..report.terminal import print_report
 
         print_report(result)
     sys.exit(EXIT_OK if result.ok else EXIT_ERRORS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .signals import recording_interrupts
 from .options import config_options, handle_errors, load_cli_config
 
 
@@ -22,7 +23,7 @@ from .options import config_options, handle_errors, load_cli_config
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Records per step (default: pipeline.batch_size).")
 @click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Show the rich progress bar.")
+              help="Show progress, counted in texts, on standard error.")
 @config_options
 @handle_errors
 def batch(input_path, out_path, accelerator, devices, num_nodes, strategy, batch_size, progress,
@@ -31,24 +32,28 @@ def batch(input_path, out_path, accelerator, devices, num_nodes, strategy, batch
 
     Output lines are {"id", "result"} or {"id", "error"}, appended and flushed one by one, so an
     interrupted run leaves valid JSONL and a rerun only does the ids not answered yet. Records
-    without an id get a stable one derived from the text.
+    without an id get a stable one derived from the text. Progress (in texts) and a closing
+    summary (counts, failures, score distributions) go to standard error.
     """
     cfg = load_cli_config(config_files, overrides)
     devices = _devices(devices)
     from ..training.batch import run_batch
 
-    run = run_batch(cfg, input_path, out_path, accelerator=accelerator, devices=devices,
-                    num_nodes=num_nodes, strategy=strategy, batch_size=batch_size, progress=progress)
+    with recording_interrupts():  # Lightning turns Ctrl-C into exit(1)
+        run = run_batch(cfg, input_path, out_path, accelerator=accelerator, devices=devices,
+                        num_nodes=num_nodes, strategy=strategy, batch_size=batch_size, progress=progress)
     if not run.is_global_zero:
         return
     if run.written == 0 and run.skipped == run.inputs:
         click.echo(f"all {run.inputs} ids are already in {out_path}; nothing to do", err=True)
         return
-    from ..training.results import ResultsFile
+    from rich.console import Console
 
-    summary = ResultsFile(out_path).summary()
-    click.echo(f"{run.written} new, {run.skipped} already done, {run.inputs} inputs; "
-               f"{out_path} holds {summary.results} results and {summary.errors} errors", err=True)
+    from ..report.batch_summary import print_batch_summary
+    from ..report.scores import read_results
+
+    print_batch_summary(read_results(out_path), new=run.written, skipped=run.skipped,
+                        inputs=run.inputs, console=Console(stderr=True))
 
 
 def _devices(value: str) -> int | str:

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..schema import AnalysisResult
-from .terminal import printable
+from ..report.printable import printable
 
 #: the field that best sums up a partial output, per value shape
 _HEADLINES = ("final_ethical_score", "final_score", "primary", "anticipated", "mutual_information")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .options import config_options, handle_errors, load_cli_config
+from .verbosity import cli_log_level, is_quiet
 
 
 @click.command()
@@ -21,6 +22,14 @@ def serve(host, port, config_files, overrides, debug) -> None:
     See docs/operations.md.
     """
     cfg = load_cli_config(config_files, overrides)
+    from ..config import LogFormat
     from ..service.server import serve as run_server
 
-    run_server(cfg, host=host, port=port)
+    # plain status lines for people; with JSON logs the `ready` record says it instead
+    talk = not is_quiet() and LogFormat(cfg.logging.format) is LogFormat.text
+    run_server(cfg, host=host, port=port, log_level=cli_log_level(cfg, config_files, overrides),
+               announce=(lambda line: click.echo(line, err=True)) if talk else _quiet)
+
+
+def _quiet(line: str) -> None:
+    """Say nothing (``-q``, or JSON logs)."""

@@ -28,7 +28,8 @@ def surd(data_path, target, sources, bins, plot_path, json_only, debug) -> None:
     """SURD decomposition of --target by --sources over the results in --data (in bits).
 
     Prints a table and the same figures as JSON. Records whose result lacks a field, or holds
-    a non-number there, are left out and counted.
+    a non-number there, are left out and counted. With fewer than 3 results per occupied bin of
+    the joint histogram the figures are noise: a warning says so (and JSON's "warning").
     """
     from ..training.surd_study import plot_study, surd_study
 
@@ -40,11 +41,15 @@ def surd(data_path, target, sources, bins, plot_path, json_only, debug) -> None:
         plot_study(study, plot_path)
     if json_only:
         click.echo(json.dumps(study.to_dict(), indent=2))
+        if study.warning:
+            click.echo(f"warning: {study.warning}", err=True)
         return
     from rich.console import Console
 
     console = Console()
     console.print(study.table())
+    if study.warning:
+        console.print(f"[bold yellow]warning:[/bold yellow] {study.warning}")
     if study.skipped:
         console.print(f"[yellow]left out {study.skipped} record(s):[/yellow] "
                       + "; ".join(f"{n} {why}" for why, n in study.skipped_reasons.items()))

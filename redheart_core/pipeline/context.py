@@ -35,6 +35,9 @@ class RequestContext:
     tokens_emitted: int = 0
     #: set by a stage when the request cannot go on (invalid input)
     stop: bool = False
+    #: Korean text reached an English-only encoder untranslated: confidences are lowered once
+    #: the analyzers are done (see :mod:`.caveats`)
+    unread_by_encoder: bool = False
 
     @property
     def english_text(self) -> str:

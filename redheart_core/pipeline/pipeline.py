@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..logs import redact_text, register_secrets
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
+from .caveats import lower_confidences
 from .context import RequestContext
 from .events import Result, StageFinished, StageStarted
 from .queue import AdmissionQueue, QueueFull, batch_window
@@ -113,6 +114,7 @@ class Pipeline:
             PrepareStage(translator=translator, when=when,
                          llm_english_only=bool(self.llm.english_only),
                          embedder_english_only=bool(getattr(embedder, "english_only", False)),
+                         embedder_model=str(getattr(embedder, "model_id", "the embedder")),
                          memory=self.memory, could_join=lambda: self._could_join("prepare"),
                          **batching),
             LLMInitialStage(self.llm),
@@ -255,9 +257,13 @@ class Pipeline:
     async def _run_stages(self, ctx: RequestContext) -> None:
         self.state.in_flight += 1
         try:
+            last_analyzers = max((i for i, h in enumerate(ctx.route) if isinstance(h, AnalyzerStage)),
+                                 default=-1)
             for index, handler in enumerate(ctx.route):
                 ctx.position = index
                 await self._run_stage(ctx, handler)
+                if index == last_analyzers and ctx.unread_by_encoder:
+                    lower_confidences(ctx.result)
                 if ctx.stop:
                     break
         finally:
@@ -293,12 +299,13 @@ class Pipeline:
         ctx.emit(StageFinished(name, duration_ms, error))
         self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
                      error=error)
-        if log.isEnabledFor(logging.INFO):
-            log.info("request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
-                     "failed" if error else "finished", duration_ms,
-                     extra={"event": "stage_finished", "request_id": ctx.request.request_id,
-                            "stage": name, "duration_ms": duration_ms,
-                            "error": _error_text(error) if error else None})
+        level = logging.WARNING if error else logging.INFO  # a failed stage is worth a look
+        if log.isEnabledFor(level):
+            log.log(level, "request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
+                    "failed" if error else "finished", duration_ms,
+                    extra={"event": "stage_finished", "request_id": ctx.request.request_id,
+                           "stage": name, "duration_ms": duration_ms,
+                           "error": _error_text(error) if error else None})
 
     async def _attempts(self, ctx: RequestContext, handler: StageHandler, counts: Any) -> None:
         """Run the handler inside its memory phase; retry a retryable stage with backoff (the

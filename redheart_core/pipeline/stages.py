@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import inspect
 import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
@@ -19,6 +20,7 @@ from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
 from ..schema import InitialAnalysis
 from .batching import MicroBatcher
+from .caveats import unread_note
 from .events import Partial, Token
 
 if TYPE_CHECKING:
@@ -123,11 +125,13 @@ class PrepareStage(StageHandler):
 
     def __init__(self, *, translator: Any, when: str, llm_english_only: bool,
                  embedder_english_only: bool, memory: Any, workers: "DeviceWorkers",
-                 batch_size: int, wait_s: float, could_join: Any = lambda: 1):
+                 batch_size: int, wait_s: float, could_join: Any = lambda: 1,
+                 embedder_model: str = "the embedder"):
         self.translator = translator
         self.when = when
         self.llm_english_only = llm_english_only
         self.embedder_english_only = embedder_english_only
+        self.embedder_model = embedder_model
         self.memory = memory
         self.workers = workers
         self.batcher: MicroBatcher[str, str] | None = None
@@ -137,8 +141,12 @@ class PrepareStage(StageHandler):
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
         async with self.memory.phase("llm"):
-            translated = await self.workers.run(self.memory.run_recovering,
-                                                self.translator.translate_batch, texts, self.translator)
+            if inspect.iscoroutinefunction(self.translator.translate_batch):  # an API call
+                translated = await self.translator.translate_batch(texts)
+            else:  # torch work: on the device worker, under out-of-memory recovery
+                translated = await self.workers.run(self.memory.run_recovering,
+                                                    self.translator.translate_batch, texts,
+                                                    self.translator)
         if len(translated) != len(texts):
             raise StageFailure(f"the translator returned {len(translated)} texts for {len(texts)}",
                                "TranslationError")
@@ -147,7 +155,8 @@ class PrepareStage(StageHandler):
     def _wants_translation(self, language: str) -> bool:
         if self.batcher is None or language != getattr(self.translator, "source", "ko"):
             return False
-        return self.when == "always" or (self.when == "auto" and self.llm_english_only)
+        return self.when == "always" or (
+            self.when == "auto" and (self.llm_english_only or self.embedder_english_only))
 
     async def run(self, ctx: "RequestContext") -> None:
         result = ctx.result
@@ -170,9 +179,8 @@ class PrepareStage(StageHandler):
                 result.notes.append("the LLM backend reads English only and the Korean text was "
                                     "not translated (set translation.translator)")
             if self.embedder_english_only:
-                result.notes.append("the embedder reads English only and the Korean text was not "
-                                    "translated; analyzer outputs may be unreliable (set "
-                                    "translation.translator, translation.when: always)")
+                ctx.unread_by_encoder = True
+                result.notes.append(unread_note(self.embedder_model))
 
     async def aclose(self) -> None:
         if self.batcher is not None:

@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Awaitable, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from omegaconf import DictConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -152,13 +152,6 @@ async def _disconnected(request: Request) -> None:
             pass
 
 
-def result_response(svc: Service, result: AnalysisResult) -> JSONResponse:
-    if rejected(result):
-        raise svc.queue_full(result.request_id)
-    svc.metrics.observe(result)
-    return JSONResponse(result.to_dict(), headers={"X-Request-ID": result.request_id})
-
-
 def request_id_of(body: AnalyzeRequest, request: Request) -> str:
     """The body's ``request_id``, else a valid ``X-Request-ID`` header, else a new id."""
     header = request.headers.get("x-request-id")
@@ -185,9 +178,8 @@ ERRORS = {
 }
 
 
-@router.post("/v1/analyze", response_model=AnalysisResult, responses=ERRORS, tags=["analysis"])
-async def analyze(body: AnalyzeRequest, request: Request, svc: Service = Depends(service)) -> Response:
-    """Analyze one situation. A stage failure still answers 200, with ``errors[]``."""
+async def analyzed(svc: Service, body: AnalyzeRequest, request: Request) -> AnalysisResult | None:
+    """One analysis for a route, counted in the metrics; None when the client left first."""
     svc.check_size(body.text)
     pipe = svc.running_pipeline()
     done, result = await until_disconnected(request, pipe.analyze(
@@ -195,8 +187,34 @@ async def analyze(body: AnalyzeRequest, request: Request, svc: Service = Depends
         namespace=caller(request)))
     if not done:
         svc.metrics.count("cancelled")
+        return None
+    if rejected(result):
+        raise svc.queue_full(result.request_id)
+    svc.metrics.observe(result)
+    return result
+
+
+@router.post("/v1/analyze", response_model=AnalysisResult, responses=ERRORS, tags=["analysis"])
+async def analyze(body: AnalyzeRequest, request: Request, svc: Service = Depends(service)) -> Response:
+    """Analyze one situation. A stage failure still answers 200, with ``errors[]``."""
+    result = await analyzed(svc, body, request)
+    if result is None:
         return Response(status_code=499)
-    return result_response(svc, result)
+    return JSONResponse(result.to_dict(), headers={"X-Request-ID": result.request_id})
+
+
+@router.post("/v1/report", responses={**ERRORS, 200: {"content": {"text/html": {}},
+                                                        "description": "The HTML report"}},
+             response_class=HTMLResponse, tags=["analysis"])
+async def report(body: AnalyzeRequest, request: Request, svc: Service = Depends(service)) -> Response:
+    """Analyze one situation and answer with its HTML report: the page `redheart analyze
+    --html` writes (self-contained: inline CSS, static SVG, nothing fetched)."""
+    from ..report.html import analysis_html
+
+    result = await analyzed(svc, body, request)
+    if result is None:
+        return Response(status_code=499)
+    return HTMLResponse(analysis_html(result), headers={"X-Request-ID": result.request_id})
 
 
 @router.post("/v1/analyze/batch", responses=ERRORS, tags=["analysis"])

@@ -22,20 +22,35 @@ import errno
 import logging
 import signal
 import socket
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
 from omegaconf import DictConfig
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:
+    import uvicorn
+
 log = logging.getLogger("redheart.service")
 
+#: where ``serve`` says what it is doing (loading, ready at an address); a no-op by default
+Announce = Callable[[str], None]
 #: time the server gives cut-off requests to send their 503 before uvicorn cancels what is left
 CUT_OFF_GRACE_S = 5.0
 
 
-def serve(config: DictConfig, *, host: str | None = None, port: int | None = None) -> None:
-    """Run the service in the foreground until it is signalled to stop."""
+def _silent(message: str) -> None:
+    """Announce nothing."""
+
+
+def serve(config: DictConfig, *, host: str | None = None, port: int | None = None,
+          log_level: str | None = None, announce: Announce = _silent) -> None:
+    """Run the service in the foreground until it is signalled to stop.
+
+    ``announce`` gets one line when loading starts, one when the models are loaded and one when
+    the server listens, with its address; ``log_level`` overrides ``logging.level``.
+    """
     from ..logs import configure_logging
     from .app import check_exposure
     from .connections import limit_noisy_logs
@@ -45,7 +60,7 @@ def serve(config: DictConfig, *, host: str | None = None, port: int | None = Non
     if port is not None:
         config.server.port = port
     check_exposure(config)
-    handler = configure_logging(config.logging)
+    handler = configure_logging(config.logging, level=log_level)
     for name in ("uvicorn", "asyncio"):  # their lines in the same format, secrets redacted
         other = logging.getLogger(name)
         other.handlers = [handler]
@@ -55,7 +70,7 @@ def serve(config: DictConfig, *, host: str | None = None, port: int | None = Non
     sockets = bind(str(config.server.host), int(config.server.port))
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        asyncio.run(_serve(config, sockets))
+        asyncio.run(_serve(config, sockets, announce))
     finally:
         signal.signal(signal.SIGTERM, previous)
         for sock in sockets:
@@ -133,22 +148,54 @@ def make_server(app: Any, config: DictConfig) -> Any:
         timeout_graceful_shutdown=float(server_cfg.shutdown_timeout_s) + CUT_OFF_GRACE_S))
 
 
-async def _serve(config: DictConfig, sockets: list[socket.socket]) -> None:
+def loading_line(config: DictConfig) -> str:
+    """What start-up is about to load, in one line."""
+    analyzers = ", ".join(config.analyzers) or "none"
+    embedder = f"; embedder {config.embedding.model}" if len(config.analyzers) else ""
+    return (f"loading: LLM backend {config.llm.backend}; analyzers {analyzers}{embedder} "
+            "(the first start reads the model weights; this can take a while)")
+
+
+def address_of(server: "uvicorn.Server", config: DictConfig) -> str:
+    """``http://host:port`` the server listens on (the real port when the config asked for 0)."""
+    port = config.server.port
+    sockets = [sock for listener in server.servers for sock in listener.sockets]
+    if sockets:
+        port = sockets[0].getsockname()[1]
+    host = config.server.host
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+async def _announce_when_listening(server: "uvicorn.Server", config: DictConfig,
+                                   announce: Announce) -> None:
+    while not server.started:
+        await asyncio.sleep(0.02)
+    address = address_of(server, config)
+    log.info("ready at %s", address, extra={"event": "ready"})
+    announce(f"ready: {address} (POST /v1/analyze, GET /docs; Ctrl-C or SIGTERM stops it)")
+
+
+async def _serve(config: DictConfig, sockets: list[socket.socket], announce: Announce) -> None:
     from ..pipeline import Pipeline
     from .app import create_app, load_models
     from .connections import log_accept_errors
 
     log_accept_errors(asyncio.get_running_loop())
+    started = time.perf_counter()
+    announce(loading_line(config))
     async with Pipeline.from_config(config) as pipe:
         await asyncio.to_thread(load_models, pipe.runtime)
+        announce(f"loaded in {time.perf_counter() - started:.1f} s; starting the HTTP server")
         app = create_app(config, pipeline=pipe)
         server = make_server(app, config)
-        host, port = sockets[0].getsockname()[:2]
-        log.info("listening on http://%s:%d, at most %d connections at once",
-                 f"[{host}]" if ":" in host else host, port, server.connection_limit.limit,
-                 extra={"event": "listening"})
+        log.info("at most %d connections at once", server.connection_limit.limit,
+                 extra={"event": "connection_limit"})
         signal.signal(signal.SIGTERM, _after_shutdown)  # until now SIGTERM simply ends start-up
-        await server.serve(sockets=sockets)
+        watcher = asyncio.create_task(_announce_when_listening(server, config, announce))
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            watcher.cancel()
         cut_off = app.state.service.metrics.total("shutdown")
         if cut_off:
             log.warning("%d request(s) still running at server.shutdown_timeout_s were answered "

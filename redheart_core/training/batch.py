@@ -253,7 +253,12 @@ def run_batch(config: DictConfig, input_path: str | Path, out_path: str | Path, 
     skipped = len(results.done_ids() & ids)
     if skipped == len(records):
         return BatchRun(len(records), skipped, skipped, True)
-    trainer = make_trainer(progress=progress, callbacks=[JsonlPredictionWriter(results)],
+    callbacks: list[L.Callback] = [JsonlPredictionWriter(results)]
+    if progress:  # counted in texts, on stderr (Lightning's bar counts batches on stdout)
+        from .progress import TextProgress
+
+        callbacks.append(TextProgress())
+    trainer = make_trainer(progress=False, callbacks=callbacks,
                            accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                            strategy=strategy, enable_checkpointing=False)
     data = BatchDataModule(input_path, results, batch_size or int(config.pipeline.batch_size))

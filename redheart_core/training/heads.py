@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..model.encoder import SentenceEncoder
 from .metrics import accuracy, macro_f1, mean_absolute_error
 from .targets import HeadTarget, head_target
 
@@ -71,12 +72,13 @@ class HeadModule(L.LightningModule):
 
     def __init__(self, kind: str, dim: int, embedder_id: str, *, hidden: int = 256,
                  dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 encoder: nn.Module | None = None, encoder_lr: float = 2e-5):
+                 encoder: "SentenceEncoder | None" = None, encoder_lr: float = 2e-5):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
         self.target = head_target(kind)
         self.embedder_id = embedder_id
-        self.encoder = encoder
+        self.sentence_encoder = encoder
+        self.encoder = encoder.model if encoder is not None else None
         self.net = HeadNet(head_shape(self.target, dim, hidden, dropout))
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.val_metrics: dict[str, float] = {}
@@ -86,11 +88,8 @@ class HeadModule(L.LightningModule):
         return self.net(self.embed(inputs) if self.encoder is not None else inputs)
 
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """Normalised sentence vectors from the (trainable) sentence-transformers encoder."""
-        prepare = getattr(self.encoder, "preprocess", None) or self.encoder.tokenize
-        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
-                    for k, v in prepare(texts).items()}
-        return F.normalize(self.encoder(features)["sentence_embedding"], dim=-1)
+        """Sentence vectors from the (trainable) encoder, pooled as the embedder pools them."""
+        return self.sentence_encoder.vectors(self.sentence_encoder.features(texts))
 
     def loss(self, out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.target.classifies:

@@ -51,6 +51,8 @@ class SurdStudy:
     mutual_information: float
     info_leak: float
     skipped_reasons: dict[str, int] = field(default_factory=dict)
+    #: set when the results are too few for the bins (see analyzers.surd.MIN_SAMPLES_PER_BIN)
+    warning: str | None = None
 
     @property
     def skipped(self) -> int:
@@ -60,7 +62,7 @@ class SurdStudy:
         return {"target": self.target, "sources": self.sources, "bins": self.bins,
                 "samples": self.samples, "unique": self.unique, "redundant": self.redundant,
                 "synergistic": self.synergistic, "mutual_information": self.mutual_information,
-                "info_leak": self.info_leak, "skipped": self.skipped}
+                "info_leak": self.info_leak, "skipped": self.skipped, "warning": self.warning}
 
     def rows(self) -> list[tuple[str, str, float]]:
         """``(kind, sources, bits)`` for every part, unique first."""
@@ -121,7 +123,8 @@ def surd_study(path: str | Path, target: str, sources: Sequence[str], bins: int 
                      unique=named["unique"], redundant=named["redundant"],
                      synergistic=named["synergistic"],
                      mutual_information=float(result.total_mutual_information),
-                     info_leak=float(result.info_leak), skipped_reasons=dict(skipped))
+                     info_leak=float(result.info_leak), skipped_reasons=dict(skipped),
+                     warning=result.warning)
 
 
 def plot_study(study: SurdStudy, path: str | Path) -> Path:

@@ -72,9 +72,10 @@ def train_head(config: DictConfig, kind: str, data: str | Path, val: str | Path 
     embedder = embedder_from_config(config.embedding)
     embedder_dir = out.with_name(f"{out.stem}-embedder")
     if options.finetune_embedder:
-        from sentence_transformers import SentenceTransformer
+        from ..model.encoder import SentenceEncoder
 
-        encoder = SentenceTransformer(embedder.path, device="cpu", local_files_only=True).train()
+        encoder = SentenceEncoder(embedder.path)
+        encoder.model.train()
         embedder_id = str(embedder_dir.resolve())
     else:
         data_module.encode = embedder.encode

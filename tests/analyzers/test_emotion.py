@@ -146,7 +146,7 @@ def test_temperature_is_calibrated_on_the_exemplars(analyzers):
 
 
 def test_a_very_long_text_is_read_in_a_bounded_number_of_clauses(analyzers):
-    from redheart_core.analyzers.emotion import MAX_CLAUSES
+    from redheart_core.analyzers.text_cues import MAX_CLAUSES
 
     text = " ".join(f"Sentence {i} says I am glad." for i in range(500)) + " But our town is grieving."
     plan = analyzers["emotion"]._plan(text)

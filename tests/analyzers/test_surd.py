@@ -153,3 +153,34 @@ def test_bad_histograms_are_refused_with_a_reason(bad, message):
 def test_mismatched_sample_counts_are_refused():
     with pytest.raises(ValueError, match="3 target samples but 2"):
         surd_from_samples(np.zeros(3), np.zeros((2, 1)))
+
+
+def test_undersampled_histogram_warns_and_a_full_one_does_not():
+    """The rule: at least MIN_SAMPLES_PER_BIN samples per occupied joint bin on average."""
+    import numpy as np
+
+    from redheart_core.analyzers.surd import MIN_SAMPLES_PER_BIN, surd_from_samples
+
+    rng = np.random.default_rng(0)
+    sparse = surd_from_samples(rng.random(100), rng.random((100, 3)), bins=4)
+    assert sparse.warning is not None and "per occupied bin" in sparse.warning
+    # independent noise: a sparse histogram invents information, which is why it warns
+    assert sparse.total_mutual_information > 0.5
+    dense = surd_from_samples(rng.random(5000), rng.random((5000, 2)), bins=4)
+    assert dense.warning is None
+    assert 5000 / 64 >= MIN_SAMPLES_PER_BIN
+
+
+def test_the_per_request_result_carries_the_warning_only_when_undersampled():
+    from redheart_core import analyze, load_config
+
+    text = "My friend asked me to lie to cover for him at work."
+    few = analyze(text, config=load_config(overrides=[
+        "analyzers=[emotion,bentham,surd]", "analyzer_options.surd.samples=50",
+        "analyzer_options.surd.bins=8"]))
+    assert few.surd is not None and "too few samples for the bins: 50 samples" in few.surd.warning
+    assert '"warning"' in few.to_json()
+    plenty = analyze(text, config=load_config(overrides=[
+        "analyzers=[emotion,bentham,surd]", "analyzer_options.surd.samples=4000",
+        "analyzer_options.surd.bins=2"]))
+    assert plenty.surd.warning is None

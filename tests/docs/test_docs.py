@@ -23,7 +23,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 REQUIRED_PAGES = ("index.md", "quickstart.md", "configuration.md", "cli.md", "result.md",
                   "writing-plugins.md", "benchmarks.md")
 #: options shared by every config-driven command, documented once in cli.md's common section
-COMMON_OPTIONS = {"--config", "--set", "--debug", "--help"}
+COMMON_OPTIONS = {"--config", "--set", "--debug", "--help", "--verbose", "--quiet"}
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 LINK = re.compile(r"\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
 

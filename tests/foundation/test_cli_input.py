@@ -9,7 +9,7 @@ import time
 
 from rich.console import Console
 
-from redheart_core.cli.report import print_report
+from redheart_core.report.terminal import print_report
 from redheart_core.schema import AnalysisResult, StageError
 
 CLI = [sys.executable, "-m", "redheart_core", "analyze", "--set", "analyzers=[]"]

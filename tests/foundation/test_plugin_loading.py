@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 ALL_TEST_DISTS = "redheart-wordcount,redheart-broken,redheart-misspelled"
 
@@ -82,7 +83,67 @@ def test_disabled_blocks_a_plugin_by_name_builtins_included(run_cli):
     assert infos["builtin-llm"]["status"] == "disabled"
     res = run_cli("config", "validate", "--set", "plugins.disabled=[builtin-llm]", load="")
     assert res.code == 2
-    assert "llm.backend" in res.err and "unknown LLM backend 'none'" in res.err
+    assert "llm.backend" in res.err
+    assert "LLM backend 'none' is disabled: its plugin 'builtin-llm' is in plugins.disabled" in res.err
+
+
+def test_a_name_from_a_plugin_that_failed_to_load_says_so_with_its_error(run_cli):
+    res = run_cli("config", "validate", "--set", "analyzers=[broken]", load=ALL_TEST_DISTS)
+    assert res.code == 2
+    assert ("analyzer 'broken' belongs to plugin 'redheart_broken' (redheart-broken), which "
+            "failed to load: import failed: RuntimeError: this plugin is broken on purpose") in res.err
+    other = run_cli("config", "validate", "--set", "analyzers=[sentiment]", load=ALL_TEST_DISTS)
+    assert other.code == 2
+    assert "unknown analyzer 'sentiment'" in other.err
+    assert "plugins that failed to load (one may provide it)" in other.err
+    assert "redheart_broken (redheart-broken): import failed" in other.err
+
+
+def test_a_name_from_a_disabled_plugin_is_named_as_disabled(run_cli):
+    res = run_cli("config", "validate", "--set", "analyzers=[wordcount]",
+                  "--set", "plugins.disabled=[redheart-wordcount]", load="redheart-wordcount")
+    assert res.code == 2
+    assert "plugins.disabled leaves out redheart_wordcount (redheart-wordcount)" in res.err
+    single = run_cli("config", "validate", "--set", "analyzers=[emotion,surd]",
+                     "--set", "plugins.disabled=[surd]", load="")
+    assert single.code == 2
+    assert "analyzer 'surd' is disabled: plugins.disabled names 'surd'" in single.err
+
+
+def test_disabling_a_default_analyzer_takes_it_out_of_the_default_list(run_cli):
+    res = run_cli("config", "validate", "--set", "plugins.disabled=[surd]", load="")
+    assert res.code == 0, res.err
+    from redheart_core.config import load_config
+
+    cfg = load_config(overrides=["plugins.disabled=[surd]"])
+    assert list(cfg.analyzers) == ["emotion", "bentham", "ethics", "regret", "circuit"]
+    needed = run_cli("config", "validate", "--set", "plugins.disabled=[emotion]", load="")
+    assert needed.code == 2
+    assert "requires 'emotion', which is not configured (it is disabled by plugins.disabled)" in needed.err
+
+
+def test_unknown_hook_exits_2_listing_the_hooks(run_cli):
+    res = run_cli("plugins", "--hook", "nope", load="")
+    assert res.code == 2
+    assert "unknown hook 'nope'" in res.err and "redheart_register_analyzers" in res.err
+    short = run_cli("plugins", "--json", "--hook", "register_analyzers", load="")
+    assert short.code == 0
+    assert {i["name"] for i in short.json()} == {"builtin-analyzers"}
+
+
+def test_descriptions_are_listed_and_the_table_fits_80_columns(run_cli):
+    infos = by_name(run_cli("plugins", "--json", load="redheart-wordcount").json())
+    assert infos["redheart_wordcount"]["descriptions"] == {"analyzers": {"wordcount": "counts long words"}}
+    table = run_cli("plugins", load="redheart-wordcount", env={"COLUMNS": "80"})
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in table.out, "nothing is cut off"
+    flat = " ".join(" ".join(lines).split())
+    for info in infos.values():
+        for kind in info["descriptions"].values():
+            for description in kind.values():
+                assert " ".join(description.split()) in flat, description
 
 
 def test_unknown_plugin_option_exits_2_naming_key_and_allowed_options(run_cli):
@@ -128,3 +189,44 @@ def test_help_is_fast(run_cli):
     start = time.perf_counter()
     assert run_cli("--help").code == 0
     assert time.perf_counter() - start < 5  # a smoke bound; the 0.5 s target is in `make bench`
+
+
+EXTRA_STRATEGY = '''
+from redheart_core import hookimpl
+from redheart_core.memory.strategies import MemoryStrategy, by_priority, working_set
+
+class Lean(MemoryStrategy):
+    name = "lean"
+    description = "a user's own strategy"
+
+    def targets(self, phase, footprints):
+        return by_priority(working_set(phase, footprints), footprints)
+
+@hookimpl
+def redheart_register_memory_strategies(register):
+    register("lean", Lean, description=Lean.description)
+'''
+
+
+def test_the_suite_ignores_plugins_the_user_installed(tmp_path):
+    """A user's plugin registering an extra memory strategy used to fail `make test` (the list
+    of valid strategies in an error message grew). The suite loads only the project's plugins."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import pip_install_target, write_dist
+
+    site = tmp_path / "site"
+    pip_install_target([write_dist(tmp_path / "src", "redheart-lean", "redheart_lean",
+                                   EXTRA_STRATEGY)], site)
+    user_env = {k: v for k, v in os.environ.items() if k != "REDHEART_LOAD_PLUGINS"}
+    user_env["PYTHONPATH"] = str(site)
+    listed = subprocess.run([sys.executable, "-m", "redheart_core", "plugins", "--json"],
+                            capture_output=True, text=True, env=user_env, timeout=300)
+    assert '"lean"' in listed.stdout, "the user's plugin is installed and loads outside the suite"
+    repo = Path(__file__).resolve().parents[2]
+    suite = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/memory/test_plan_cli.py::test_config_errors_exit_2_naming_the_key_and_choices"],
+                           capture_output=True, text=True, env=user_env, cwd=repo, timeout=600)
+    assert suite.returncode == 0, suite.stdout[-3000:]

@@ -67,3 +67,32 @@ def test_unknown_option_exits_2_naming_the_key(example_site):
     assert proc.returncode == 2
     assert "analyzer_options.urgency.halfpoint" in proc.stderr and "half_point" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_building_a_copy_leaves_no_build_output_and_ships_no_stale_files(tmp_path):
+    """Copying the folder, as its README suggests, used to carry setuptools' build/lib into the
+    next wheel; the hatchling build writes nothing into the folder and packs only src/."""
+    import shutil
+    import zipfile
+
+    copy = tmp_path / "my_plugin"
+    shutil.copytree(EXAMPLE, copy)
+    stale = copy / "build" / "lib" / "old_plugin_name"
+    stale.mkdir(parents=True)
+    (stale / "__init__.py").write_text("raise ImportError('stale')\n")
+    before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "-w", str(tmp_path / "wheels"),
+                    str(copy)], check=True, capture_output=True, text=True, timeout=300)
+    assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before, "the build wrote into the folder"
+    (wheel,) = (tmp_path / "wheels").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if "old_plugin_name" in n]
+    assert {n.split("/")[0] for n in names} == {"redheart_plugin_example",
+                                                "redheart_plugin_example-0.1.0.dist-info"}
+
+
+def test_the_example_folder_holds_no_build_output():
+    tracked = subprocess.run(["git", "ls-files", str(EXAMPLE)], capture_output=True, text=True,
+                             cwd=EXAMPLE).stdout.split()
+    assert tracked and not [f for f in tracked if "/build/" in f or ".egg-info" in f]

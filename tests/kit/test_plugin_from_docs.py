@@ -76,3 +76,53 @@ def test_installed_copy_is_what_redheart_lists(installed):
     assert f'"{DIST}"' in proc.stdout
     for name in ("stakeholders", "crowd_pressure", "rulebook", "lean", "glossary"):
         assert f'"{name}"' in proc.stdout
+
+
+def test_the_page_s_commands_print_what_it_shows(installed):
+    """The page's `redheart` commands, run against the installed package: the console block's
+    output line for line, the `# "extras": ...` line's values in the JSON."""
+    import shlex
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs"))
+    from blocks import blocks, commands, console_runs, matches  # tests/docs/blocks.py
+
+    root, site = installed
+    env = {**os.environ, "PYTHONPATH": str(site),
+           "REDHEART_LOAD_PLUGINS": f"{os.environ.get('REDHEART_LOAD_PLUGINS', '')},{DIST}"}
+    ran = 0
+    for block in blocks(DOC):
+        runs = [(c.text, c.shows) for c in commands(block) if c.text.startswith("redheart ")] \
+            if block.lang == "bash" else [(cmd, shown) for cmd, shown in console_runs(block)]
+        for command, shown in runs:
+            if "stakeholders" not in command:
+                continue
+            proc = subprocess.run([sys.executable, "-m", "redheart_core", *shlex.split(command)[1:]],
+                                  cwd=root, capture_output=True, text=True, env=env, timeout=300)
+            ran += 1
+            if block.lang == "bash":
+                assert proc.returncode == 0, proc.stderr
+                for annotation in shown:
+                    for key, value in re.findall(r'"(\w+)":\s*(-?\d+(?:\.\d+)?|"[^"]*")(?=\s*[,}])',
+                                                 annotation):
+                        assert re.search(rf'"{key}":\s*{re.escape(value)}(?![\w.])', proc.stdout), (
+                            f"`{command}` shows {key}: {value}; it printed {proc.stdout[-1500:]}")
+            else:
+                assert matches(shown, proc.stdout + proc.stderr), proc.stdout + proc.stderr
+    assert ran >= 2
+
+
+def test_the_glossary_translator_works_with_the_default_translation_policy(installed):
+    """`translation.translator=glossary` used to do nothing unless `translation.when=always`."""
+    import json
+
+    root, site = installed
+    env = {**os.environ, "PYTHONPATH": str(site),
+           "REDHEART_LOAD_PLUGINS": f"{os.environ.get('REDHEART_LOAD_PLUGINS', '')},{DIST}"}
+    proc = subprocess.run([sys.executable, "-m", "redheart_core", "analyze", "--json",
+                           "--set", "translation.translator=glossary", "--set", "analyzers=[emotion]",
+                           "친구가 회사에서 거짓말을 했다"],
+                          cwd=root, capture_output=True, text=True, env=env, timeout=300)
+    result = json.loads(proc.stdout)
+    assert result["translated_text"] == "friend company lie 했다"
+    assert not [n for n in result["notes"] if n.startswith("low confidence")]

@@ -83,7 +83,8 @@ async def test_english_only_local_model_gets_korean_text_translated(tiny_marian,
 
 
 async def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
-    """translation.when=auto translates only for an English-only LLM; Claude reads Korean."""
+    """translation.when=auto translates only for an English-only consumer; Claude reads Korean
+    and without analyzers nothing needs the English encoder."""
     from redheart_core import Pipeline
     from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin
 
@@ -91,7 +92,7 @@ async def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
         cfg = load_config(overrides=[
             "llm.backend=claude", f"llm.options.base_url={server.base_url}", "llm.options.api_key=k",
             "translation.translator=marian", f"translation.options.model_path={tiny_marian}",
-            "analyzers=[emotion]"])
+            "analyzers=[]"])
         async with Pipeline.from_config(cfg) as pipe:
             result = await pipe.analyze(KOREAN[0])
             translator = pipe.runtime.translator

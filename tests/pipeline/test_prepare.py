@@ -20,13 +20,16 @@ def test_language_is_told_by_the_share_of_hangul_letters(text, language):
     assert detect_language(text) == language
 
 
-@pytest.mark.parametrize("when, english_only, translated", [
-    ("auto", True, True), ("auto", False, False), ("always", False, True), ("never", True, False),
+@pytest.mark.parametrize("when, english_only, analyzers, translated", [
+    ("auto", True, [], True),  # the LLM reads English only
+    ("auto", False, ["pt_length"], True),  # the analyzers' encoder reads English only
+    ("auto", False, [], False),  # nothing here needs English
+    ("always", False, [], True), ("never", True, ["pt_length"], False),
 ])
 async def test_korean_is_translated_only_when_the_policy_asks(plugin, make_config, when, english_only,
-                                                              translated):
+                                                              analyzers, translated):
     cfg = make_config("translation.translator=pt_words", f"translation.when={when}",
-                      analyzers=["pt_length"], english_only=str(english_only).lower())
+                      analyzers=analyzers, english_only=str(english_only).lower())
     async with Pipeline.from_config(cfg) as pipe:
         result = await pipe.analyze(KOREAN)
     assert result.ok and result.language == "ko"
@@ -34,11 +37,12 @@ async def test_korean_is_translated_only_when_the_policy_asks(plugin, make_confi
     if translated:
         assert result.translated_text == TRANSLATED
         assert initial_text == (TRANSLATED if english_only else KOREAN)
-        assert not any("English only" in note for note in result.notes)
+        assert not any("English only" in note or "English-only" in note for note in result.notes)
     else:
         assert result.translated_text is None and initial_text == KOREAN
         assert any("LLM backend reads English only" in note for note in result.notes) == english_only
-        assert any("embedder reads English only" in note for note in result.notes)
+        assert any(note.startswith("low confidence") and "English-only encoder" in note
+                   for note in result.notes) == bool(analyzers)
 
 
 async def test_english_text_is_never_sent_to_the_translator(plugin, make_config):

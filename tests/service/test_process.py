@@ -140,3 +140,20 @@ def test_an_address_that_cannot_be_bound_exits_2():
                            "--set", "analyzers=[]"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "server.host: cannot bind 192.0.2.1:8000" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_says_what_it_loads_and_where_it_is_ready_and_ctrl_c_exits_130(serve_process):
+    server = serve_process("--set", "analyzers=[emotion]")
+    log = server.log()
+    assert "loading: LLM backend none; analyzers emotion; embedder bundled-minilm" in log
+    assert f"ready: http://127.0.0.1:{server.port} (" in log
+    assert log.index("loading:") < log.index("loaded in") < log.index("ready:")
+    assert " INFO " not in log, "quiet by default: no per-request records"
+    assert server.stop(signal.SIGINT) == 130
+    assert server.log_path.read_text().rstrip().endswith("error: interrupted")
+
+
+def test_sigterm_ends_serve_with_0(serve_process):
+    server = serve_process("--set", "analyzers=[]", "-q")
+    assert "ready:" not in server.log(), "-q says nothing"
+    assert server.stop(signal.SIGTERM) == 0

@@ -55,18 +55,24 @@ def test_rerun_after_interruption_answers_every_id_exactly_once(resumed_run, bat
         assert line["result"]["emotion"]["primary"]
 
 
-def test_a_killed_batch_resumes_with_every_id_once(tmp_path, offline_config, batch_inputs):
-    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs)
-    out = tmp_path / "out.jsonl"
+def batch_after_its_first_answer(inputs, out, config, output) -> subprocess.Popen:
+    """`redheart batch` in a subprocess, one record per step, once its first line is written."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "redheart_core", "batch", str(inputs), "--out", str(out),
-         "--batch-size", "1", "--config", str(offline_config), "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
+         "--batch-size", "1", "--config", str(config), "--no-progress"],
+        stdout=output, stderr=output, text=True)
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if out.exists() and out.read_bytes().count(b"\n") >= 1:
             break
         time.sleep(0.01)
+    return proc
+
+
+def test_a_killed_batch_resumes_with_every_id_once(tmp_path, offline_config, batch_inputs):
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs)
+    out = tmp_path / "out.jsonl"
+    proc = batch_after_its_first_answer(inputs, out, offline_config, subprocess.DEVNULL)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     answered_before_kill = out.read_bytes().count(b"\n")
@@ -167,3 +173,34 @@ async def test_a_batch_can_start_from_inside_a_running_event_loop(tmp_path, offl
     run = run_batch(load_config([offline_config]), inputs, tmp_path / "o.jsonl", progress=False)
     assert run.answered == 2 and run.written == 2
     assert [line["id"] for line in read_jsonl(tmp_path / "o.jsonl")] == ["d01", "d02"]
+
+
+def test_progress_counts_texts_on_stderr_and_ends_with_a_one_screen_summary(
+        tmp_path, offline_config, batch_inputs):
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs[:6])
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.run(
+        [sys.executable, "-m", "redheart_core", "batch", str(inputs), "--out", str(out),
+         "--batch-size", "4", "--config", str(offline_config)],
+        capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "COLUMNS": "100"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "", "progress and summary stay off standard output"
+    err = proc.stderr
+    assert "analyzing texts" in err and "6/6" in err, err
+    assert "batches" not in err and "it/s" not in err
+    summary = err[err.index("6 new, 0 already done, 6 inputs"):]
+    assert "holds 6 results (0 with a failed stage) and 0 errors" in " ".join(summary.split())
+    for label in ("Bentham final score", "anticipated regret", "emotional valence"):
+        assert label in summary
+    assert len(summary.splitlines()) <= 24, "one screen"
+
+
+def test_ctrl_c_ends_a_batch_with_130_and_interrupted(tmp_path, offline_config, batch_inputs):
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs)
+    out = tmp_path / "out.jsonl"
+    proc = batch_after_its_first_answer(inputs, out, offline_config, subprocess.PIPE)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("error: interrupted"), err
+    assert "Traceback" not in err

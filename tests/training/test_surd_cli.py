@@ -63,3 +63,32 @@ def test_a_path_no_result_holds_is_a_clear_error(xor_results):
     assert result.exit_code == 2
     assert "fewer than two results hold circuit.nope" in result.output
     assert "without circuit.nope" in result.output
+
+
+def test_too_few_results_for_the_bins_warn_in_the_table_and_the_json(tmp_path):
+    """The issue's case: 15 results, 8 bins, 3 sources (4096 joint bins) gave 'MI 2.61 bits,
+    leak 0.000' with no hint that it is noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    lines = [{"id": f"r{i}", "result": {"circuit": {"final_ethical_score": float(t)},
+                                        "emotion": {"valence": float(a)},
+                                        "bentham": {"final_score": float(b)},
+                                        "regret": {"anticipated": float(c)}}}
+             for i, (t, a, b, c) in enumerate(rng.random((15, 4)))]
+    data = write_jsonl(tmp_path / "few.jsonl", lines)
+    args = ("--data", str(data), "--target", "circuit.final_ethical_score",
+            "--sources", "emotion.valence,bentham.final_score,regret.anticipated", "--bins", "8")
+    table = run(*args)
+    assert table.exit_code == 0, table.output
+    assert "warning: too few samples for the bins: 15 samples fill 15 of the 4096 joint bins" in \
+        " ".join(table.output.split())
+    only_json = CliRunner().invoke(cli, ["surd", *args, "--json"])
+    report = json.loads(only_json.stdout)
+    assert "1.0 per occupied bin where SURD needs at least 3" in report["warning"]
+
+
+def test_enough_results_for_the_bins_carry_no_warning(xor_results):
+    result = run("--data", str(xor_results), "--target", "circuit.final_ethical_score",
+                 "--sources", "emotion.valence,bentham.scenarios.0.final_score", "--bins", "2", "--json")
+    assert json.loads(result.output)["warning"] is None

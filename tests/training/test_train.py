@@ -132,3 +132,29 @@ async def test_a_head_trained_with_its_embedder_runs_on_that_embedder(tmp_path, 
     assert analysis.ok, analysis.errors
     assert analysis.provenance.models["embedder"] == str(tuned.resolve())
     assert analysis.provenance.models["emotion_head"] == str(out)
+
+
+def test_ctrl_c_ends_training_with_130_and_interrupted(tmp_path, offline_config):
+    """Lightning catches the KeyboardInterrupt and calls exit(1); the command still says
+    `interrupted` and exits 130, like every other."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "head.pt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redheart_core", "train", "emotion", "--data",
+         str(EMOTION_DATA / "train.jsonl"), "--max-epochs", "500", "--patience", "500",
+         "--out", str(out), "--config", str(offline_config), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoints = tmp_path / "head-checkpoints"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and not any(checkpoints.glob("*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().endswith("error: interrupted"), err
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""What reaches the terminal: text from a request, a model or a plugin, made inert.
+"""Text from a request, a model or a plugin, made inert before it reaches a terminal.
 
 A situation, an LLM's reply or an error message may hold ANSI escape sequences, carriage returns
 or bidirectional overrides that would recolour, rewrite or reorder what the user sees. Every such

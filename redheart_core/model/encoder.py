@@ -1,0 +1,221 @@
+"""A sentence encoder read with plain ``transformers``: loading, pooling, and one pass per text.
+
+A sentence-transformers directory (the bundled all-MiniLM-L6-v2 among them) is a transformers
+model plus a pooling rule; reading that rule here instead of importing sentence-transformers
+saves about two seconds of start-up. :meth:`TextReader.read` encodes each text once and returns
+the whole text's vector together with a vector per character span (a clause), pooled from the
+same token states, so the analyzers' clause-level readings cost no second pass. A text longer
+than the model's window is read in consecutive windows and pooled over all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+#: modules of a sentence-transformers pipeline this reader reproduces
+_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+BATCH_ROWS = 32
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PoolingRule:
+    """How token states become one sentence vector (from the directory's own config)."""
+
+    mode: str = "mean"       # mean | cls
+    normalize: bool = True
+    max_length: int = 256
+
+
+def read_pooling_rule(path: str | Path) -> PoolingRule:
+    """The pooling rule of a sentence-transformers directory (a plain model: mean, normalised)."""
+    path = Path(path)
+    modules_file = path / "modules.json"
+    if not modules_file.is_file():
+        return PoolingRule()
+    modules = json.loads(modules_file.read_text("utf-8"))
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    unsupported = [k for k in kinds if k not in _SUPPORTED_MODULES]
+    if unsupported:
+        raise ConfigError("embedding.model", f"{str(path)!r} uses sentence-transformers module(s) "
+                          f"{', '.join(unsupported)}, which redheart does not reproduce; it reads "
+                          f"{', '.join(_SUPPORTED_MODULES)} (mean or CLS pooling)")
+    mode, max_length = "mean", 256
+    for module in modules:
+        if module.get("type", "").endswith("Pooling"):
+            config = json.loads((path / module["path"] / "config.json").read_text("utf-8"))
+            if config.get("pooling_mode_cls_token"):
+                mode = "cls"
+            elif not config.get("pooling_mode_mean_tokens", True):
+                raise ConfigError("embedding.model", f"{str(path)!r} pools by a rule other than "
+                                  "mean or CLS, which redheart does not reproduce")
+    st_config = path / "sentence_bert_config.json"
+    if st_config.is_file():
+        max_length = int(json.loads(st_config.read_text("utf-8")).get("max_seq_length", max_length))
+    return PoolingRule(mode=mode, normalize="Normalize" in kinds or mode == "mean", max_length=max_length)
+
+
+def load_transformer(path: str | Path) -> tuple[object, "torch.nn.Module"]:
+    """``(tokenizer, model)`` from a local directory, never the network, without progress bars."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+    model.eval()
+    return tokenizer, model
+
+
+def pool(states: "torch.Tensor", mask: "torch.Tensor", rule: PoolingRule) -> "torch.Tensor":
+    """Sentence vectors ``(batch, dim)`` from token states and the attention mask."""
+    import torch
+
+    if rule.mode == "cls":
+        vectors = states[:, 0]
+    else:
+        weights = mask.unsqueeze(-1).to(states.dtype)
+        vectors = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(vectors, dim=-1) if rule.normalize else vectors
+
+
+@dataclass
+class _Window:
+    text: int          # which text it belongs to
+    ids: list[int]     # with the special tokens
+    offsets: list[Span]  # character span of each id ((0, 0) for special tokens)
+
+
+class TextReader:
+    """Encodes texts with a loaded transformer: whole-text and span vectors from one pass."""
+
+    def __init__(self, tokenizer: object, model: "torch.nn.Module", rule: PoolingRule):
+        self.tokenizer = tokenizer
+        self.model = model
+        self.rule = rule
+        self.window = min(rule.max_length, int(model.config.max_position_embeddings))
+        self._token_types = "token_type_ids" in tokenizer.model_input_names
+
+    def _windows(self, texts: Sequence[str]) -> list[_Window]:
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                                 truncation=False, verbose=False)
+        cls, sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        room = self.window - 2
+        windows = []
+        for t, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+            starts = range(0, max(len(ids), 1), room)
+            for start in starts:
+                chunk, spans = ids[start:start + room], [tuple(o) for o in offsets[start:start + room]]
+                windows.append(_Window(t, [cls, *chunk, sep], [(0, 0), *spans, (0, 0)]))
+        return windows
+
+    def _states(self, windows: list[_Window]) -> list[np.ndarray]:
+        """Token states ``(len(ids), dim)`` of each window, batched by length."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
+        out: list[np.ndarray | None] = [None] * len(windows)
+        pad = self.tokenizer.pad_token_id or 0
+        with torch.inference_mode():
+            for begin in range(0, len(order), BATCH_ROWS):
+                rows = order[begin:begin + BATCH_ROWS]
+                width = max(len(windows[i].ids) for i in rows)
+                ids = torch.full((len(rows), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(rows), width), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    n = len(windows[i].ids)
+                    ids[r, :n] = torch.tensor(windows[i].ids)
+                    mask[r, :n] = 1
+                inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+                if self._token_types:
+                    inputs["token_type_ids"] = torch.zeros_like(inputs["input_ids"])
+                states = self.model(**inputs).last_hidden_state
+                states = states.float().cpu().numpy()
+                for r, i in enumerate(rows):
+                    out[i] = states[r, :len(windows[i].ids)]
+        return out  # type: ignore[return-value]
+
+    def read(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each text, ``(vector (dim,), span vectors (len(spans), dim))``, float32.
+
+        A span that covers no token (or lies past what the model reads) gets the whole text's
+        vector.
+        """
+        windows = self._windows(texts)
+        states = self._states(windows) if windows else []
+        per_text: dict[int, list[tuple[_Window, np.ndarray]]] = {}
+        for window, state in zip(windows, states):
+            per_text.setdefault(window.text, []).append((window, state))
+        out = []
+        for t, text_spans in enumerate(spans):
+            parts = per_text[t]
+            tokens = np.concatenate([s for _, s in parts])
+            offsets = np.array([o for w, _ in parts for o in w.offsets]).reshape(-1, 2)
+            real = offsets[:, 1] > offsets[:, 0]
+            whole = parts[0][1][0] if self.rule.mode == "cls" else tokens.mean(axis=0)
+            vectors = []
+            for start, end in text_spans:
+                inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+                vectors.append(tokens[inside].mean(axis=0) if inside.any() else None)
+            whole = _unit(whole) if self.rule.normalize else whole
+            span_vectors = np.stack([_unit(v) if (v is not None and self.rule.normalize) else
+                                     (whole if v is None else v) for v in vectors]) \
+                if vectors else np.zeros((0, whole.shape[0]), dtype=np.float32)
+            out.append((whole.astype(np.float32), span_vectors.astype(np.float32)))
+        return out
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+class SentenceEncoder:
+    """A loaded transformer with its pooling rule, for training: texts (or text pairs) in,
+    differentiable sentence vectors out, the same vectors :class:`TextReader` gives a short text.
+    """
+
+    def __init__(self, path: str | Path):
+        self.source = Path(path)
+        self.rule = read_pooling_rule(path)
+        self.tokenizer, self.model = load_transformer(path)
+
+    def features(self, texts: Sequence[str], pairs: Sequence[str] | None = None,
+                 max_length: int | None = None) -> dict[str, "torch.Tensor"]:
+        return dict(self.tokenizer(list(texts), list(pairs) if pairs is not None else None,
+                                   padding=True, truncation=True,
+                                   max_length=max_length or self.rule.max_length, return_tensors="pt"))
+
+    def vectors(self, features: dict[str, "torch.Tensor"]) -> "torch.Tensor":
+        device = next(self.model.parameters()).device
+        features = {k: v.to(device) for k, v in features.items()}
+        return pool(self.model(**features).last_hidden_state, features["attention_mask"], self.rule)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a directory that loads as ``embedding.model`` (weights, tokenizer, pooling)."""
+        import shutil
+
+        directory = Path(directory)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        for name in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+            if (self.source / name).is_file():
+                shutil.copy(self.source / name, directory / name)
+        if (self.source / "1_Pooling").is_dir():
+            shutil.copytree(self.source / "1_Pooling", directory / "1_Pooling", dirs_exist_ok=True)
+        return directory

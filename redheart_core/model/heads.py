@@ -1,0 +1,97 @@
+"""The heads on the encoder's sentence vectors, and what they say on the result's scales.
+
+Every head reads the same unit-length sentence vector the embedder caches, so a clause vector
+or a counterfactual scenario's vector is read by the same heads as the whole text. The raw
+outputs are put on the result's scales by a :class:`Calibration` fitted on dev data when the
+model is trained: acceptability a probability (temperature-scaled), utility a centred score
+whose logistic is Bentham's final score, valence / arousal / dominance on -1..1 (EmoBank's 1..5
+mapped linearly), emotions a distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .tasks import TASKS
+
+
+class HeadSet(nn.Module):
+    """One small network per task: ``LayerNorm -> Linear -> GELU -> Dropout -> Linear``."""
+
+    def __init__(self, dim: int, tasks: Sequence[str], hidden: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.dim, self.hidden = dim, hidden
+        self.heads = nn.ModuleDict({
+            name: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(),
+                                nn.Dropout(dropout), nn.Linear(hidden, TASKS[name].outputs))
+            for name in tasks})
+
+    def forward(self, vectors: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        names = tasks if tasks is not None else list(self.heads)
+        return {name: self.heads[name](vectors) for name in names}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted on dev data at training time; stored in the artifact."""
+
+    acceptability_temperature: float = 1.0
+    utility_center: float = 0.0
+    utility_scale: float = 1.0
+    #: VAD is learned standardised; these undo it (on the -1..1 scale)
+    vad_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    vad_std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Calibration":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What the heads say about ``n`` vectors, on the result's scales."""
+
+    acceptability: np.ndarray  # (n,) probability that people find it acceptable
+    utility: np.ndarray        # (n,) centred pleasantness score (logistic -> 0..1)
+    vad: np.ndarray            # (n, 3) valence, arousal, dominance in -1..1
+    emotion: np.ndarray        # (n, 7) distribution over schema.EMOTIONS
+
+    def __len__(self) -> int:
+        return len(self.utility)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class ModelHeads:
+    """The shipped heads with their calibration: vectors in, :class:`Readings` out."""
+
+    net: HeadSet
+    calibration: Calibration = field(default_factory=Calibration)
+
+    def raw(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        param = next(self.net.parameters())
+        with torch.inference_mode():
+            out = self.net(torch.as_tensor(np.asarray(vectors, dtype=np.float32), device=param.device))
+        return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
+
+    def read(self, vectors: np.ndarray) -> Readings:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.net.dim)
+        raw = self.raw(vectors)
+        cal = self.calibration
+        acceptability = 1 / (1 + np.exp(-raw["acceptability"][:, 0] / cal.acceptability_temperature))
+        utility = (raw["utility"][:, 0] - cal.utility_center) / cal.utility_scale
+        vad = np.clip(raw["vad"] * np.asarray(cal.vad_std) + np.asarray(cal.vad_mean), -1.0, 1.0)
+        return Readings(acceptability, utility, vad, _softmax(raw["emotion"]))
