@@ -274,11 +274,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 20)))
     p.add_argument("--rate", type=float, default=float(os.environ.get("SOAK_RATE", 1.0)),
-                   help="requests per second (default 2)")
+                   help="requests per second (default 1)")
     p.add_argument("--warmup", type=float, default=None,
                    help="seconds before the RSS baseline (default: a quarter of the run, at most 120)")
     p.add_argument("--sample-every", type=float, default=5.0, help="seconds between samples")
-    p.add_argument("--max-rss-growth-mb", type=float, default=50.0)
+    p.add_argument("--max-rss-growth-mb", type=float, default=20.0)
     p.add_argument("--request-timeout", type=float, default=120.0)
     p.add_argument("--ready-timeout", type=float, default=300.0)
     p.add_argument("--plot", default="soak.png", help="PNG of the samples ('' for none)")

@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -85,6 +86,11 @@ class ExperienceConfig:
     path: Optional[str] = None
     top_k: int = 5
     threshold: float = 0.75
+    #: most decisions kept; beyond it the oldest are evicted first
+    max_entries: int = 10_000
+    #: matches carry a snippet of the matched situation (kept only then), from the caller's
+    #: own namespace; off: the store keeps no text and a match exposes none
+    match_text: bool = False
 
 
 @dataclass
@@ -104,6 +110,17 @@ class ServerConfig:
     port: int = 8000
     max_chars: int = 100_000
     shutdown_timeout_s: float = 30.0
+    #: caller name -> bearer key; empty: no authentication (loopback use)
+    api_keys: Dict[str, str] = field(default_factory=dict)
+    #: Host header names accepted; empty: the loopback names and server.host; ["*"]: any
+    allowed_hosts: List[str] = field(default_factory=list)
+    max_body_bytes: int = 8_000_000
+    max_batch: int = 64
+    #: open connections at once (also kept below the process's file-descriptor limit)
+    max_connections: int = 1000
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
 
 
 @dataclass
@@ -140,14 +157,39 @@ def _valid_keys_at(key: str) -> list[str] | None:
 
 
 def _config_error(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+    """One line naming the full key; a value that looks like a secret is never echoed."""
     key = getattr(exc, "full_key", None) or ""
     key = f"{prefix}.{key}" if prefix and key else (prefix or key)
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if type(exc).__name__ == "ConfigKeyError" and not prefix:
         return ConfigError(key, "unknown key", choices=_valid_keys_at(key))
+    unset = _UNSET_ENV.search(str(exc))
+    if unset:
+        return ConfigError(key, f"environment variable {unset.group(1)!r} is not set; set it, or give "
+                           f"a default: ${{oc.env:{unset.group(1)},<default>}}")
+    if "Recursive interpolation" in first:
+        return ConfigError(key, "the interpolation refers back to itself (recursive interpolation)")
     if type(exc).__name__ == "InterpolationResolutionError" or "oc.env" in first:
-        return ConfigError(key, f"{first}; set the environment variable or the key")
-    return ConfigError(key, first)
+        return ConfigError(key, f"{_scrub(first)}; set the environment variable or the key")
+    return ConfigError(key, _scrub(first))
+
+
+_UNSET_ENV = re.compile(r"Environment variable '([^']+)' not found")
+
+
+def _scrub(message: str) -> str:
+    """``message`` without secret-looking values (a key pasted into the wrong option)."""
+    from .logs import environment_secrets, redact_text
+
+    return redact_text(message, environment_secrets())
+
+
+def _yaml_error(exc: Exception) -> str:
+    """A YAML syntax error on one line: where, then what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 # --------------------------------------------------------------------------- loading
@@ -167,8 +209,12 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
             loaded = OmegaConf.load(path)
         except FileNotFoundError:
             raise ConfigError("", f"config file {str(path)!r} not found") from None
-        except Exception as exc:
-            raise ConfigError("", f"config file {str(path)!r} is not valid YAML: {exc}") from None
+        except IsADirectoryError:
+            raise ConfigError("", f"config file {str(path)!r} is a directory") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError("", f"config file {str(path)!r} is not valid YAML: {_yaml_error(exc)}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("", f"config file {str(path)!r} cannot be read: {exc}") from None
         if not isinstance(loaded, DictConfig):
             raise ConfigError("", f"config file {str(path)!r} must hold a mapping at the top level")
         try:
@@ -177,11 +223,15 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
             raise _config_error(exc) from None
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(item, "an override must look like key=value (e.g. llm.backend=claude)")
+            raise ConfigError(_scrub(item), "an override must look like key=value (e.g. llm.backend=claude)")
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
         except OmegaConfBaseException as exc:
             raise _config_error(exc) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(item.split("=", 1)[0], f"the value is not valid YAML ({_yaml_error(exc)}); "
+                              "close the list or mapping, or quote the value") from None
+    _check_resolves(cfg)
     _check_ranges(cfg)
     if validate:
         from .plugins import get_registry
@@ -191,6 +241,15 @@ def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = (),
             cfg.analyzers = [a for a in cfg.analyzers if not registry.is_disabled("analyzers", a)]
         validate_config(cfg, registry)
     return cfg
+
+
+def _check_resolves(cfg: DictConfig) -> None:
+    """Resolve every interpolation once, so an unset variable or a loop is a config error
+    naming its key now, not a traceback where the value is first read."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise _config_error(exc) from None
 
 
 def sets_key(files: Sequence[str | Path], overrides: Sequence[str], key: str) -> bool:
@@ -206,18 +265,30 @@ def sets_key(files: Sequence[str | Path], overrides: Sequence[str], key: str) ->
 
 
 _POSITIVE = ("pipeline.max_queue", "pipeline.concurrency", "pipeline.batch_size",
-             "embedding.cache_size", "experience.top_k", "server.max_chars")
+             "embedding.cache_size", "experience.top_k", "experience.max_entries", "server.max_chars",
+             "server.max_body_bytes", "server.max_batch", "server.max_connections")
+_NOT_NEGATIVE = ("pipeline.retries", "pipeline.batch_wait_ms", "seed", "server.shutdown_timeout_s")
+_POSITIVE_SECONDS = ("pipeline.stage_timeout_s", "server.header_timeout_s", "server.body_timeout_s",
+                     "server.keep_alive_s")
+#: what a caller's name may look like (it names the caller's experience namespace and log lines)
+CALLER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: shortest bearer key accepted: a guessable key is no authentication
+MIN_API_KEY_CHARS = 16
 
 
 def _check_ranges(cfg: DictConfig) -> None:
     for key in _POSITIVE:
         if OmegaConf.select(cfg, key) < 1:
             raise ConfigError(key, f"must be at least 1, got {OmegaConf.select(cfg, key)}")
-    for key in ("pipeline.retries", "pipeline.batch_wait_ms", "seed"):
+    for key in _NOT_NEGATIVE:
         if OmegaConf.select(cfg, key) < 0:
             raise ConfigError(key, f"must not be negative, got {OmegaConf.select(cfg, key)}")
-    if cfg.pipeline.stage_timeout_s <= 0:
-        raise ConfigError("pipeline.stage_timeout_s", "must be positive")
+    for key in _POSITIVE_SECONDS:
+        if OmegaConf.select(cfg, key) <= 0:
+            raise ConfigError(key, f"must be positive, got {OmegaConf.select(cfg, key)}")
+    if not 0 <= cfg.server.port <= 65535:
+        raise ConfigError("server.port", f"must be a TCP port in 0..65535, got {cfg.server.port}")
+    _check_api_keys(cfg.server.api_keys)
     if not 0 <= cfg.memory.headroom < 1:
         raise ConfigError("memory.headroom", f"must be in [0, 1), got {cfg.memory.headroom}")
     if cfg.memory.vram_budget_gb <= 0:
@@ -232,6 +303,25 @@ def _check_ranges(cfg: DictConfig) -> None:
     if str(cfg.logging.level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("logging.level", f"unknown level {cfg.logging.level!r}",
                           choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+    if cfg.experience.path is not None:
+        from .analyzers.experience_file import check_store_path
+
+        check_store_path(cfg.experience.path)
+
+
+def _check_api_keys(keys: Any) -> None:
+    seen: dict[str, str] = {}
+    for name, key in keys.items():
+        where = f"server.api_keys.{name}"
+        if not CALLER_NAME.fullmatch(str(name)):
+            raise ConfigError(where, "a caller's name may hold letters, digits, '.', '_' and '-' "
+                              "(at most 64, starting with a letter or digit)")
+        if not isinstance(key, str) or len(key.strip()) < MIN_API_KEY_CHARS:
+            raise ConfigError(where, f"a key must be at least {MIN_API_KEY_CHARS} characters "
+                              "(e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if key in seen:
+            raise ConfigError(where, f"the same key as server.api_keys.{seen[key]}; give each caller its own")
+        seen[key] = str(name)
 
 
 def validate_options(options_cls: type | None, values: Any, key: str, owner: str) -> Any:
@@ -337,12 +427,22 @@ def is_secret_key(name: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """A copy of plain data with string values under secret-looking keys replaced by ``***``."""
+    """A copy of plain data with string values under secret-looking keys replaced by ``***``
+    (every string inside such a key too: ``server.api_keys: {ops: ***}``)."""
     if isinstance(value, dict):
-        return {k: (REDACTED if is_secret_key(str(k)) and isinstance(v, str) and v else redact(v))
-                for k, v in value.items()}
+        return {k: (_redact_all(v) if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    return value
+
+
+def _redact_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return REDACTED if value else value
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
     return value
 
 

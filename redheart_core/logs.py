@@ -59,20 +59,26 @@ def _secret_items(cfg: Any) -> Iterable[tuple[str, str]]:
             cfg = OmegaConf.to_container(cfg, resolve=True)
         except Exception:  # an unresolvable ${oc.env:...}: nothing secret was read from it
             cfg = OmegaConf.to_container(cfg, resolve=False)
-    stack = [cfg]
+    stack: list[tuple[Any, bool]] = [(cfg, False)]
     while stack:
-        node = stack.pop()
+        node, secret = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
-                if isinstance(value, str) and is_secret_key(str(key)):
+                inside = secret or is_secret_key(str(key))
+                if isinstance(value, str) and inside:
                     yield str(key), value
                 elif isinstance(value, (dict, list)):
-                    stack.append(value)
+                    stack.append((value, inside))
         elif isinstance(node, list):
-            stack.extend(node)
+            for value in node:
+                if isinstance(value, str) and secret:
+                    yield "", value
+                elif isinstance(value, (dict, list)):
+                    stack.append((value, secret))
 
 
-def _environment_secrets() -> set[str]:
+def environment_secrets() -> set[str]:
+    """Values of environment variables named like secrets (``*KEY*``, ``*TOKEN*`` ...)."""
     return {v for k, v in os.environ.items() if is_secret_key(k) and len(v) >= MIN_SECRET_LENGTH}
 
 
@@ -91,7 +97,7 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
-        self.secrets = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} | _environment_secrets()
+        self.secrets = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} | environment_secrets()
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact_text(record.getMessage(), self.secrets)

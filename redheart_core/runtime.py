@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from .config import analyzer_order, config_hash, plugin_options, validate_config
+from .errors import ConfigError
 from .plugins import PluginRegistry, Registration, get_registry
 
 
@@ -86,10 +87,16 @@ class Runtime:
 
     @cached_property
     def experience(self) -> Any:
-        """The experience store at ``experience.path`` (in memory when null)."""
-        from .analyzers.experience import ExperienceStore
+        """The experience store at ``experience.path`` (in memory when null), bounded by
+        ``experience.max_entries``; a file it cannot use is a config error naming the key."""
+        from .analyzers.experience import ExperienceStore, ExperienceStoreError
 
-        return ExperienceStore(self.config.experience.path)
+        exp = self.config.experience
+        try:
+            return ExperienceStore(exp.path, max_entries=int(exp.max_entries),
+                                   keep_text=bool(exp.match_text))
+        except ExperienceStoreError as exc:
+            raise ConfigError("experience.path", str(exc)) from None
 
     @cached_property
     def translator(self) -> Any:

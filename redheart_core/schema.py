@@ -336,6 +336,8 @@ class TaskMessage(Record):
     stage: str = "prepare"
     submitted_at: float = 0.0
     attempt: int = 0
+    #: the caller's experience namespace ("" unless the service names one)
+    namespace: str = ""
 
 
 @dataclass

@@ -28,6 +28,8 @@ class AnalyzerItem:
     initial: "InitialAnalysis | None" = None
     results: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     translated_text: str | None = None
+    #: whose request it is: the caller's experience namespace ("" unless the service names one)
+    namespace: str = ""
 
     @property
     def english_text(self) -> str:

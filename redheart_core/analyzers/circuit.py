@@ -18,8 +18,8 @@ experience .1; without matches the experience weight is spread over the others),
 
 ``confidence`` is the component confidences' mean times their agreement (one minus twice the
 components' standard deviation, floored at 0); under the model, averaged with how decided the
-acceptability head is (``|2p - 1|``). The decision is stored back into the experience store.
-Every step leaves a line in ``reasoning_trace``.
+acceptability head is (``|2p - 1|``). The decision is stored back into the experience store (the
+caller's namespace) once the whole batch is done. Every step leaves a line in ``reasoning_trace``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..schema import FOUNDATIONS, LEVELS
 from .base import AnalyzerItem
 from .embedder import Embedder, item_vectors
 from .options import CircuitOptions, uses_model
-from .experience import ExperienceStore, Match
+from .experience import Decision, ExperienceStore, Match
 from .text_cues import read_cues
 
 WEIGHTS = {"bentham": 0.35, "ethics": 0.25, "regret": 0.2, "emotion": 0.1, "experience": 0.1}
@@ -96,9 +96,22 @@ class CircuitAnalyzer:
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         vectors = item_vectors(self.embedder, items)
         readings = self.embedder.read(vectors) if self.model else None
-        return [self.analyze(item, vector, None if readings is None else
-                             (float(readings.acceptability[i]), float(readings.utility[i])))
-                for i, (item, vector) in enumerate(zip(items, vectors))]
+        outputs = [self.analyze(item, vector, None if readings is None else
+                                (float(readings.acceptability[i]), float(readings.utility[i])))
+                   for i, (item, vector) in enumerate(zip(items, vectors))]
+        if self.options.store:  # once the whole batch is done, in one transaction: a batch that
+            # fails and is split and retried stores nothing twice
+            self.store.add_many([self._decision(item, vector, out)
+                                 for item, vector, out in zip(items, vectors, outputs)])
+        return outputs
+
+    def _decision(self, item: AnalyzerItem, vector: np.ndarray, output: dict[str, Any]) -> Decision:
+        bentham, regret = item.results["bentham"], item.results["regret"]
+        return Decision(item.text, vector, output["final_ethical_score"], self.embedder.model_id,
+                        item.namespace, {"request_id": item.request_id, "language": item.language,
+                                         "emotion": item.results["emotion"]["integrated"]["primary"],
+                                         "bentham": bentham["final_score"],
+                                         "regret": regret["anticipated"]})
 
     def analyze(self, item: AnalyzerItem, vector: np.ndarray,
                 judged: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -107,7 +120,8 @@ class CircuitAnalyzer:
         emotion, bentham = item.results["emotion"], item.results["bentham"]
         ethics, regret = item.results["ethics"], item.results["regret"]
 
-        matches = self.store.search(vector, self.embedder.model_id, self.top_k, self.threshold)
+        matches = self.store.search(vector, self.embedder.model_id, self.top_k, self.threshold,
+                                    namespace=item.namespace)
         prior = experience_prior(matches)
         if matches:
             trace.append(f"1 experience: {len(matches)} similar past decision(s), best similarity "
@@ -160,11 +174,6 @@ class CircuitAnalyzer:
         trace.append(f"integration: final ethical score {score:.3f}, confidence {confidence:.2f} "
                      f"from {', '.join(f'{k} {v:.2f}' for k, v in components.items())}")
 
-        if self.options.store:
-            self.store.add(item.text, vector, score, self.embedder.model_id,
-                           {"request_id": item.request_id, "language": item.language,
-                            "emotion": integrated["primary"], "bentham": bentham["final_score"],
-                            "regret": regret["anticipated"]})
         return {"final_ethical_score": score, "confidence": confidence, "reasoning_trace": trace,
                 "experience_matches": [m.to_dict() for m in matches]}
 

@@ -10,11 +10,16 @@ import click
 from .options import EXIT_ERRORS, EXIT_OK, config_options, fail, handle_errors, load_cli_config
 
 
-def read_text(text: str | None) -> str:
+def read_text(text: str | None, limit: int) -> str:
+    """The situation from the argument or standard input: UTF-8, at most ``limit`` characters."""
+    from ..textinput import check_decoded, check_length, read_limited
+
     if text is None or text == "-":
         if text is None and sys.stdin.isatty():
             fail("give the situation as an argument, or '-' to read it from standard input")
-        text = sys.stdin.read()
+        text = read_limited(sys.stdin.buffer, limit, "standard input")
+    else:
+        text = check_length(check_decoded(text, "the TEXT argument"), limit, "the TEXT argument")
     text = text.strip()
     if not text:
         fail("the text to analyze is empty")
@@ -67,9 +72,9 @@ def analyze(text, config_files, overrides, debug, as_json, html_path, stream, co
 
         from ..service.continuous import run_continuous
 
-        failed = asyncio.run(run_continuous(cfg, sys.stdin, sys.stdout))
+        failed = asyncio.run(run_continuous(cfg, sys.stdin.buffer, sys.stdout))
         sys.exit(EXIT_OK if not failed else EXIT_ERRORS)
-    text = read_text(text)
+    text = read_text(text, int(cfg.server.max_chars))
     if stream:
         import asyncio
 

@@ -30,8 +30,19 @@ def show(config_files, overrides, debug, as_json) -> None:
 @config_options
 @handle_errors
 def validate(config_files, overrides, debug) -> None:
-    """Check the config against the schema and the installed plugins; exit 2 when invalid."""
-    from ..config import load_config
+    """Check the config against the schema and the installed plugins, then build what
+    `analyze` builds (backend, analyzers and their checkpoints, experience store); exit 2
+    when invalid."""
+    import asyncio
 
-    load_config(files=config_files, overrides=overrides)
+    from ..config import load_config
+    from ..pipeline import Pipeline
+
+    cfg = load_config(files=config_files, overrides=overrides)
+
+    async def build() -> None:
+        async with Pipeline.from_config(cfg):
+            pass
+
+    asyncio.run(build())
     click.echo("config ok")

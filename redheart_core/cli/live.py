@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..schema import AnalysisResult
+from ..report.printable import printable
 
 #: the field that best sums up a partial output, per value shape
 _HEADLINES = ("final_ethical_score", "final_score", "primary", "anticipated", "mutual_information")
@@ -84,9 +85,10 @@ class LiveView:
             mark = Text("✗" if error else "✓", style="red" if error else "green")
         timing = Text(f"{ms:8.1f} ms" if ms is not None else "", style="dim")
         table.add_row(mark, Text(stage, style="bold"), timing,
-                      Text(f"{error['type']}: {error['message']}" if error else "", style="red"))
+                      Text(printable(f"{error['type']}: {error['message']}") if error else "", style="red"))
         for key, text in partials:
-            table.add_row(Text(""), Text(f"  {key}", style="cyan"), Text(""), Text(text, style="dim"))
+            table.add_row(Text(""), Text(printable(f"  {key}"), style="cyan"), Text(""),
+                          Text(printable(text), style="dim"))
 
     def _render(self, stages: Any = None) -> Table:
         table = Table.grid(padding=(0, 2))
@@ -126,7 +128,7 @@ class LiveView:
             self.live.stop()
             self.console.print()
             self.console.print(Text("summary", style="bold underline"))
-        self.console.file.write(text)
+        self.console.file.write(printable(text))
         self.console.file.flush()
 
     def _finish(self, result: AnalysisResult) -> None:
@@ -140,9 +142,9 @@ class LiveView:
             lines.append(Text(f"final ethical score {result.circuit.final_ethical_score:.3f} "
                               f"(confidence {result.circuit.confidence:.2f})", style="bold"))
         for err in result.errors:
-            lines.append(Text(f"error in {err.stage}: {err.type}: {err.message}", style="red"))
+            lines.append(Text(printable(f"error in {err.stage}: {err.type}: {err.message}"), style="red"))
         total = result.timings_ms.get("total")
-        lines.append(Text(f"{result.request_id}" + (f" · {total:.0f} ms" if total is not None else ""),
+        lines.append(Text(printable(result.request_id) + (f" · {total:.0f} ms" if total is not None else ""),
                           style="dim"))
         self.console.print(Group(*lines))
 

@@ -30,7 +30,12 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on one line (secrets scrubbed) and exit with ``code``."""
+    from ..logs import environment_secrets, redact_text
+    from ..report.printable import printable
+
+    line = printable(" ".join(redact_text(message, environment_secrets()).split()))
+    click.echo(f"error: {line}", err=True)
     sys.exit(code)
 
 

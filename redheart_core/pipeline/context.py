@@ -64,4 +64,5 @@ class RequestContext:
             initial=self.result.llm.initial,
             results=results,
             translated_text=self.result.translated_text,
+            namespace=self.request.namespace,
         )

@@ -28,7 +28,7 @@ from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessag
 from .caveats import lower_confidences
 from .context import RequestContext
 from .events import Result, StageFinished, StageStarted
-from .queue import AdmissionQueue, QueueFull
+from .queue import AdmissionQueue, QueueFull, batch_window
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
                      StageHandler, analyzer_stage)
 from .state import PipelineState
@@ -158,24 +158,43 @@ class Pipeline:
         return models
 
     # ------------------------------------------------------------------ public API
-    def stream(self, text: str, *, priority: int = 0, request_id: str | None = None) -> EventStream:
-        """Run one analysis and yield its events; the last is always one :class:`Result`."""
+    def stream(self, text: str, *, priority: int = 0, request_id: str | None = None,
+               namespace: str = "") -> EventStream:
+        """Run one analysis and yield its events; the last is always one :class:`Result`.
+        ``namespace`` is the caller's experience namespace: its past decisions are the only
+        ones this request recalls, and its decision is stored there."""
         self._check_entered()
         request = TaskMessage(request_id=request_id or uuid.uuid4().hex, text=text,
-                              priority=priority, submitted_at=time.time())
+                              priority=priority, submitted_at=time.time(), namespace=namespace)
         return EventStream(lambda emit: self._drive(request, emit))
 
-    async def analyze(self, text: str, *, priority: int = 0,
-                      request_id: str | None = None) -> AnalysisResult:
+    async def analyze(self, text: str, *, priority: int = 0, request_id: str | None = None,
+                      namespace: str = "") -> AnalysisResult:
         """One analysis; a stage failure is recorded in ``result.errors``, never raised."""
-        async for event in self.stream(text, priority=priority, request_id=request_id):
+        async for event in self.stream(text, priority=priority, request_id=request_id,
+                                       namespace=namespace):
             if isinstance(event, Result):
                 return event.result
         raise RuntimeError("the request ended without a result")  # the stream guarantees one
 
-    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0) -> list[AnalysisResult]:
-        """Analyses of ``texts`` run concurrently, results in input order."""
-        return list(await asyncio.gather(*(self.analyze(t, priority=priority) for t in texts)))
+    @property
+    def window(self) -> int:
+        """Requests one batch keeps in the pipeline at once: enough to fill every slot and the
+        next micro-batch, never more than the queue holds."""
+        return batch_window(self.queue.concurrency, self.queue.max_queue, self.batch_size)
+
+    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
+                           namespace: str = "") -> list[AnalysisResult]:
+        """Analyses of ``texts``, results in input order. At most :attr:`window` of them are in
+        the pipeline at once, so a large batch takes turns with other callers' requests instead
+        of queueing ahead of all of them."""
+        turns = asyncio.Semaphore(self.window)
+
+        async def one(text: str) -> AnalysisResult:
+            async with turns:
+                return await self.analyze(text, priority=priority, namespace=namespace)
+
+        return list(await asyncio.gather(*(one(t) for t in texts)))
 
     def stats(self) -> dict[str, Any]:
         """Per-stage counts, queue depth, requests in flight, totals by outcome, LLM retries."""

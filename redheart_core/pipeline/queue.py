@@ -20,6 +20,13 @@ from typing import AsyncIterator
 from ..errors import StageFailure
 
 
+def batch_window(concurrency: int, max_queue: int, batch_size: int) -> int:
+    """How many requests one batch (or one continuous-mode reader) keeps waiting or in flight:
+    enough for every slot and a full micro-batch, never more than the queue holds. Feeding a
+    batch through this window is what lets other callers' requests interleave with it."""
+    return max(1, min(max_queue, max(batch_size, 2 * concurrency)))
+
+
 class QueueFull(StageFailure):
     """The pipeline's queue was full and ``pipeline.overflow`` is ``reject``."""
 
@@ -103,7 +110,7 @@ class AdmissionQueue:
             if future.done() and not future.cancelled():
                 self._reserved -= 1
                 self._wake_blocked()
-            else:
+            elif future in self._blocked:  # _wake_blocked may have dropped it already
                 self._blocked.remove(future)
             raise
         self._reserved -= 1

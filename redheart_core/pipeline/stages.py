@@ -13,9 +13,10 @@ import abc
 import contextlib
 import inspect
 import re
-from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
-from ..errors import ConfigError, StageFailure
+from ..errors import ConfigError, RedheartError, StageFailure
+from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
 from ..schema import InitialAnalysis
 from .batching import MicroBatcher
@@ -200,6 +201,27 @@ async def _closing(stream: Any) -> AsyncIterator[Any]:
             await aclose()
 
 
+#: what an SDK raises when it cannot parse a reply (a JSONDecodeError, a failed pydantic
+#: validation, an assertion in a stream accumulator, a missing field or a wrong shape)
+UNREADABLE = (ValueError, AssertionError, LookupError, TypeError, AttributeError)
+
+
+@contextlib.contextmanager
+def reading_replies_of(llm: Any) -> Iterator[None]:
+    """A reply the backend or its SDK could not read (truncated JSON, a garbled stream) is
+    garbage from the vendor: an :class:`LLMOutputError` naming the backend, worth another try.
+    Any other exception keeps its own type."""
+    try:
+        yield
+    except UNREADABLE as exc:
+        if isinstance(exc, RedheartError):
+            raise
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = LLMOutputError(f"{llm.name}: the reply could not be read ({detail})")
+        error.retryable = True
+        raise error from exc
+
+
 class LLMInitialStage(StageHandler):
     """The LLM's initial reading; on failure the analyzers go on with the text alone."""
 
@@ -214,15 +236,15 @@ class LLMInitialStage(StageHandler):
         text = ctx.english_text if self.llm.english_only else ctx.result.text
         with usage_meter() as usage:
             try:
-                initial = await self.llm.analyze_initial(text)
+                with reading_replies_of(self.llm):
+                    initial = await self.llm.analyze_initial(text)
             finally:
                 ctx.add_usage(usage)
         if isinstance(initial, dict):
             initial = InitialAnalysis.from_dict(initial)
         if not isinstance(initial, InitialAnalysis):
-            raise StageFailure(f"LLM backend {self.llm.name!r} returned "
-                               f"{type(initial).__name__} instead of an InitialAnalysis",
-                               "LLMOutputError")
+            raise LLMOutputError(f"LLM backend {self.llm.name!r} returned "
+                                 f"{type(initial).__name__} instead of an InitialAnalysis")
         ctx.result.llm.initial = initial
         ctx.emit(Partial("llm.initial", initial))
 
@@ -245,13 +267,14 @@ class LLMFinalStage(StageHandler):
         chunks: list[str] = []
         with usage_meter() as usage:
             try:
-                async with _closing(self.llm.stream_summary(ctx.result)) as stream:
-                    async for chunk in stream:
-                        if not chunk:
-                            continue
-                        chunks.append(chunk)
-                        ctx.tokens_emitted += 1
-                        ctx.emit(Token(chunk))
+                with reading_replies_of(self.llm):
+                    async with _closing(self.llm.stream_summary(ctx.result)) as stream:
+                        async for chunk in stream:
+                            if not chunk:
+                                continue
+                            chunks.append(chunk)
+                            ctx.tokens_emitted += 1
+                            ctx.emit(Token(chunk))
             except Exception as exc:
                 if not chunks:
                     raise

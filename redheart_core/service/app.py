@@ -1,8 +1,11 @@
 """The ASGI app: the HTTP API over one shared pipeline.
 
-Error mapping (never a traceback to the client): malformed JSON 400, a text longer than
-``server.max_chars`` 413, a body that does not match the schema 422, a full queue 503 with
-``Retry-After``; a failing stage is a 200 whose result carries ``errors[]``.
+Error mapping (never a traceback to the client, always the ``{"error": {...}}`` envelope, always
+counted in ``/metrics``): malformed JSON 400, an unknown path 404, a wrong method 405, a text
+longer than ``server.max_chars`` or a batch over ``server.max_batch`` 413, a body that does not
+match the schema 422, a full queue 503 with ``Retry-After``, work cut off at shutdown 503; the
+refusals of :mod:`.guard` (host, key, body) come before any of these. A failing stage is a 200
+whose result carries ``errors[]``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from omegaconf import DictConfig
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
+from ..errors import ConfigError
 from ..schema import AnalysisResult
-from .events import EventStreamResponse, encode_sse
+from .errors import ServiceError, error_body
+from .events import EventStreamResponse, encode_sse, encode_sse_error
+from .guard import CALLER, Guard, GuardSettings
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .payloads import REQUEST_ID_PATTERN, AnalyzeRequest, BatchRequest
 
@@ -34,20 +41,6 @@ log = logging.getLogger("redheart.service")
 T = TypeVar("T")
 
 QUEUE_FULL = "QueueFull"
-
-
-class ServiceError(Exception):
-    """A request the service refuses; becomes a JSON error with ``status_code``."""
-
-    def __init__(self, status_code: int, status: str, type_name: str, message: str,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status_code, self.status, self.type_name = status_code, status, type_name
-        self.headers = headers or {}
-
-
-def error_body(type_name: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"type": type_name, "message": message, **extra}}
 
 
 @dataclass
@@ -60,9 +53,29 @@ class Service:
     stopping: bool = False
     startup_error: BaseException | None = None
     metrics: ServiceMetrics = field(init=False)
+    #: set when the shutdown deadline passed: work still running is answered 503 and ended
+    cut_off: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.metrics = ServiceMetrics(lambda: self.pipeline)
+
+    def begin_shutdown(self, deadline_s: float) -> None:
+        """Shutdown started: requests still running after ``deadline_s`` seconds are cut off
+        with a clean 503 (streams with a final ``error`` event) instead of being cancelled
+        under the server's feet."""
+        self.stopping = True
+        asyncio.get_running_loop().call_later(deadline_s, self.cut_off.set)
+
+    def cut_off_error(self) -> ServiceError:
+        return ServiceError(503, "shutdown", "ShuttingDown", "the server is shutting down and this "
+                            "request did not finish within server.shutdown_timeout_s; retry it "
+                            "against a running server", headers={"Retry-After": "1"})
+
+    def check_batch(self, texts: list[str]) -> None:
+        limit = int(self.config.server.max_batch)
+        if len(texts) > limit:
+            raise ServiceError(413, "too_large", "BatchTooLarge", f"the batch has {len(texts)} "
+                               f"texts; the limit is {limit} (server.max_batch)")
 
     def running_pipeline(self) -> Any:
         if self.pipeline is None:
@@ -97,23 +110,40 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool, T | None]:
-    """Await ``work``, cancelling it if the client goes away first.
-
-    Returns ``(True, result)``, or ``(False, None)`` when the client left.
-    """
+async def first_of(work: Awaitable[T], *interrupts: Awaitable[Any]) -> "asyncio.Future[T]":
+    """Run ``work`` until it or any of ``interrupts`` is done, then cancel whatever is still
+    running; returns ``work``'s task (cancelled when an interrupt came first)."""
     task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    others = [asyncio.ensure_future(interrupt) for interrupt in interrupts]
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, *others}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
+        for other in others:
+            other.cancel()
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+    return task
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await ``work``, cancelling it if the client goes away first, or if the shutdown deadline
+    passes first (then :class:`ServiceError` 503 ``ShuttingDown``).
+
+    Returns ``(True, result)``, or ``(False, None)`` when the client left.
+    """
+    svc = service(request)
+    task = await first_of(work, _disconnected(request), svc.cut_off.wait())
     if task.cancelled():
+        if svc.cut_off.is_set():
+            raise svc.cut_off_error()
         return False, None
     return True, task.result()
+
+
+def caller(request: Request) -> str:
+    """The authenticated caller's name: its experience namespace ("" without API keys)."""
+    return str(request.scope.get("state", {}).get(CALLER, ""))
 
 
 async def _disconnected(request: Request) -> None:
@@ -137,11 +167,14 @@ def request_id_of(body: AnalyzeRequest, request: Request) -> str:
 router = APIRouter()
 
 ERRORS = {
-    400: {"description": "Malformed JSON"},
+    400: {"description": "Malformed JSON, a body that is not UTF-8, or a foreign Host header"},
+    401: {"description": "No valid API key (when server.api_keys is set)"},
+    408: {"description": "The body did not arrive within server.body_timeout_s"},
+    413: {"description": "A body over server.max_body_bytes, a text over server.max_chars or a "
+                         "batch over server.max_batch"},
     415: {"description": "The body is not sent as application/json"},
-    413: {"description": "A text is longer than server.max_chars"},
     422: {"description": "The body does not match the schema"},
-    503: {"description": "Queue full or pipeline not running; see Retry-After"},
+    503: {"description": "Queue full, pipeline not running, or shutting down; see Retry-After"},
 }
 
 
@@ -150,7 +183,8 @@ async def analyzed(svc: Service, body: AnalyzeRequest, request: Request) -> Anal
     svc.check_size(body.text)
     pipe = svc.running_pipeline()
     done, result = await until_disconnected(request, pipe.analyze(
-        body.text, priority=body.priority, request_id=request_id_of(body, request)))
+        body.text, priority=body.priority, request_id=request_id_of(body, request),
+        namespace=caller(request)))
     if not done:
         svc.metrics.count("cancelled")
         return None
@@ -185,11 +219,14 @@ async def report(body: AnalyzeRequest, request: Request, svc: Service = Depends(
 
 @router.post("/v1/analyze/batch", responses=ERRORS, tags=["analysis"])
 async def analyze_batch(body: BatchRequest, request: Request, svc: Service = Depends(service)) -> Response:
-    """Analyze several situations; ``{"results": [...]}`` in the same order. Items the queue
-    rejected carry a ``QueueFull`` error; when every item was rejected the answer is 503."""
+    """Analyze several situations (at most ``server.max_batch``); ``{"results": [...]}`` in
+    the same order. Items the queue rejected carry a ``QueueFull`` error; when every item was
+    rejected the answer is 503. A batch takes turns with other callers' requests."""
+    svc.check_batch(body.texts)
     svc.check_size(*body.texts)
     pipe = svc.running_pipeline()
-    done, results = await until_disconnected(request, pipe.analyze_many(list(body.texts)))
+    done, results = await until_disconnected(request, pipe.analyze_many(
+        list(body.texts), namespace=caller(request)))
     if not done:
         svc.metrics.count("cancelled", len(body.texts))
         return Response(status_code=499)
@@ -215,8 +252,13 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
     svc.check_size(body.text)
     pipe = svc.running_pipeline()
     request_id = request_id_of(body, request)
-    events = pipe.stream(body.text, priority=body.priority, request_id=request_id)
-    done, first = await until_disconnected(request, anext(events, None))
+    events = pipe.stream(body.text, priority=body.priority, request_id=request_id,
+                         namespace=caller(request))
+    try:
+        done, first = await until_disconnected(request, anext(events, None))
+    except ServiceError:
+        await events.aclose()
+        raise
     if not done or first is None:
         await events.aclose()
         svc.metrics.count("cancelled")
@@ -229,22 +271,37 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
 
 async def _sse(svc: Service, events: Any, event: Any) -> AsyncIterator[bytes]:
     """Frames for ``event`` and the rest of ``events``; closing it (the client left) closes the
-    pipeline stream, which cancels the request."""
-    seen_result = False
+    pipeline stream, which cancels the request. Past the shutdown deadline the stream ends with
+    an ``error`` event."""
+    outcome = "cancelled"
     try:
         n = 0
         while event is not None:
             n += 1
             if event.type == "result":
-                seen_result = True
+                outcome = "result"
                 svc.metrics.observe(event.result)
             yield encode_sse(n, event)
-            event = await anext(events, None)
+            event = await _next_or_cut_off(svc, events)
+            if event is _CUT_OFF:
+                outcome = "shutdown"
+                error = svc.cut_off_error()
+                yield encode_sse_error(n + 1, error.type_name, str(error))
+                return
     finally:
         with anyio.CancelScope(shield=True):
             await events.aclose()
-        if not seen_result:
-            svc.metrics.count("cancelled")
+        if outcome != "result":
+            svc.metrics.count(outcome)
+
+
+_CUT_OFF = object()
+
+
+async def _next_or_cut_off(svc: Service, events: Any) -> Any:
+    """The next pipeline event, or :data:`_CUT_OFF` once the shutdown deadline has passed."""
+    step = await first_of(anext(events, None), svc.cut_off.wait())
+    return _CUT_OFF if step.cancelled() else step.result()
 
 
 @router.get("/healthz", tags=["operations"])
@@ -298,16 +355,41 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         position = malformed.get("loc", ("body", "?"))[-1]
         return JSONResponse(error_body("MalformedJSON", f"the body is not valid JSON: {reason} "
                                        f"(at character {position})"), 400)
-    content_type = request.headers.get("content-type", "application/json")
-    if "json" not in content_type.split(";")[0]:
-        svc.metrics.count("bad_request")
-        return JSONResponse(error_body("UnsupportedMediaType", f"the body must be JSON sent as "
-                                       f"'Content-Type: application/json', not {content_type!r}"), 415)
     svc.metrics.count("invalid")
     details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""),
                 "type": e.get("type", "")} for e in errors]
     summary = "; ".join(f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg']}" for d in details)
     return JSONResponse(error_body("ValidationError", summary, details=details), 422)
+
+
+#: HTTP errors raised by the router or by FastAPI's body parsing: status, type name
+HTTP_ERRORS = {404: ("not_found", "NotFound"), 405: ("method_not_allowed", "MethodNotAllowed")}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """404, 405 and a body FastAPI could not parse, in the envelope like every other error."""
+    status, type_name = HTTP_ERRORS.get(exc.status_code, ("bad_request", "BadRequest"))
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no endpoint {request.url.path}; see /docs for the API"
+    elif exc.status_code == 405:
+        message = (f"{request.method} is not allowed on {request.url.path}; use "
+                   f"{(exc.headers or {}).get('Allow', 'another method')}")
+    elif exc.status_code == 400:
+        type_name, message = _unparsable(exc.__cause__)
+    elif exc.status_code >= 500:
+        status = "error"
+    service(request).metrics.count(status)
+    return JSONResponse(error_body(type_name, message), exc.status_code, headers=exc.headers)
+
+
+def _unparsable(cause: BaseException | None) -> tuple[str, str]:
+    if isinstance(cause, RecursionError):
+        return "MalformedJSON", "the body nests too deeply to be read as JSON"
+    if isinstance(cause, UnicodeDecodeError):
+        return "InvalidEncoding", (f"the body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} "
+                                   f"at offset {cause.start})")
+    return "MalformedJSON", "the body could not be read as JSON"
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -356,6 +438,7 @@ class AccessLog:
 def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
     """The app over ``pipeline``; without one, the app starts and closes its own from
     ``config`` in its lifespan (models load in the background; ``/readyz`` says when done)."""
+    check_exposure(config)
     svc = Service(config, pipeline=pipeline, ready=pipeline is not None)
 
     @contextlib.asynccontextmanager
@@ -390,9 +473,20 @@ def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
     app.include_router(router)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(Guard, settings=GuardSettings.from_config(config.server), metrics=svc.metrics)
     app.add_middleware(AccessLog)
     return app
+
+
+def check_exposure(config: DictConfig) -> None:
+    """Refuse a service that would show one caller another's text: stored text in matches
+    (``experience.match_text``) needs a namespace per caller, which only API keys give."""
+    if config.experience.match_text and not len(config.server.api_keys):
+        raise ConfigError("experience.match_text", "would show every caller of the service the "
+                          "others' texts; set server.api_keys so each caller gets its own "
+                          "namespace, or leave match_text off")
 
 
 def load_models(runtime: Any) -> None:

@@ -17,6 +17,13 @@ def encode_sse(event_id: int, event: Any) -> bytes:
     return f"id: {event_id}\nevent: {event.type}\ndata: {payload}\n\n".encode()
 
 
+def encode_sse_error(event_id: int, type_name: str, message: str) -> bytes:
+    """The ``error`` frame that ends a stream the server had to cut short (shutdown)."""
+    payload = json.dumps({"type": "error", "error": {"type": type_name, "message": message}},
+                         ensure_ascii=False, separators=(",", ":"))
+    return f"id: {event_id}\nevent: error\ndata: {payload}\n\n".encode()
+
+
 class EventStreamResponse(StreamingResponse):
     """``text/event-stream``; whatever ends the response (the last event, the client leaving,
     server shutdown) also closes the body iterator, and with it the pipeline request."""

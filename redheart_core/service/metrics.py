@@ -19,15 +19,21 @@ from ..schema import STAGES, AnalysisResult
 
 #: every value of ``redheart_requests_total{status}``, exported from zero
 STATUSES: tuple[str, ...] = (
-    "ok",           # 200, every stage succeeded
-    "partial",      # 200, the result carries errors[]
-    "bad_request",  # 400 malformed JSON, 415 not sent as application/json
-    "too_large",    # 413, text longer than server.max_chars
-    "invalid",      # 422, the body does not match the schema
-    "queue_full",   # 503, the pipeline rejected the request (pipeline.overflow: reject)
-    "not_ready",    # 503, the pipeline is not running (starting or shutting down)
-    "cancelled",    # the client went away before the result; the request was cancelled
-    "error",        # 500, a bug: logged with its traceback, never sent to the client
+    "ok",                  # 200, every stage succeeded
+    "partial",             # 200, the result carries errors[]
+    "bad_request",         # 400 malformed JSON or not UTF-8, 415 not sent as application/json
+    "bad_host",            # 400, the Host header is not in server.allowed_hosts
+    "unauthorized",        # 401, no valid API key (server.api_keys)
+    "not_found",           # 404, no such endpoint
+    "method_not_allowed",  # 405
+    "timeout",             # 408, the body did not arrive within server.body_timeout_s
+    "too_large",           # 413, body, text or batch over its limit
+    "invalid",             # 422, the body does not match the schema
+    "queue_full",          # 503, the pipeline rejected the request (pipeline.overflow: reject)
+    "not_ready",           # 503, the pipeline is not running (starting or shutting down)
+    "shutdown",            # 503 or a stream's error event: cut off at server.shutdown_timeout_s
+    "cancelled",           # the client went away before the result; the request was cancelled
+    "error",               # 500, a bug: logged with its traceback, never sent to the client
 )
 
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -42,7 +48,7 @@ class ServiceMetrics:
     def __init__(self, pipeline: Callable[[], Any]):
         disable_created_metrics()  # the *_created series double the output and nobody reads them
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("redheart_requests", "Analysis requests answered, by outcome "
+        self.requests = Counter("redheart_requests", "HTTP requests answered, by outcome "
                                 "(one per text for the batch endpoint).", ["status"],
                                 registry=self.registry)
         for status in STATUSES:
@@ -76,6 +82,11 @@ class ServiceMetrics:
         status = "ok" if result.ok else "partial"
         self.count(status)
         return status
+
+    def total(self, status: str) -> int:
+        """How many requests were counted under ``status`` so far."""
+        value = self.registry.get_sample_value("redheart_requests_total", {"status": status})
+        return int(value or 0)
 
     def mean_request_seconds(self) -> float:
         """Mean end-to-end time of the results seen so far (for Retry-After)."""

@@ -78,9 +78,11 @@ def inside(path: Path) -> Iterator[None]:
 
 
 def run(command: str, cwd: Path) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of one command line."""
+    """Exit code, stdout and stderr of one command line, with the placeholder API keys of
+    :data:`ENV` set as a reader who followed the pages would have them (``config validate``
+    builds the backend a config names, which needs its key)."""
     words = shlex.split(command, comments=True)
-    env = {}
+    env = dict(ENV)
     while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
         key, value = words.pop(0).split("=", 1)
         env[key] = value

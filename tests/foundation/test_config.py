@@ -100,3 +100,106 @@ def test_config_show_redacts_and_config_errors_exit_2_without_traceback():
     bad = run("config", "show", "--set", "pipeline.overflow=drop")
     assert bad.returncode == 2
     assert "pipeline.overflow" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------ every config error: one line, exit 2
+
+
+@pytest.mark.parametrize("key", ["pipeline.max_queue", "seed", "logging.level", "server.port",
+                                 "experience.path", "llm.options.english_only"])
+def test_an_unset_environment_variable_in_any_key_names_the_key_and_the_variable(key):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[f"{key}=${{oc.env:REDHEART_TEST_UNSET_VAR}}"])
+    assert info.value.key == key
+    assert "REDHEART_TEST_UNSET_VAR" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_recursive_interpolation_names_the_key():
+    with pytest.raises(ConfigError, match="refers back to itself") as info:
+        load_config(overrides=["seed=${seed}"], validate=False)
+    assert info.value.key == "seed"
+
+
+@pytest.mark.parametrize("override, key, fragment", [
+    ("analyzers=[emotion", "analyzers", "not valid YAML"),
+    ("server.port=99999", "server.port", "0..65535"),
+    ("server.shutdown_timeout_s=-1", "server.shutdown_timeout_s", "must not be negative"),
+    ("server.header_timeout_s=0", "server.header_timeout_s", "must be positive"),
+    ("server.max_batch=0", "server.max_batch", "at least 1"),
+    ("experience.max_entries=0", "experience.max_entries", "at least 1"),
+    ("server.api_keys.ops=short", "server.api_keys.ops", "at least 16 characters"),
+    ("server.api_keys={'bad name': 'k-0123456789abcdef'}", "server.api_keys.bad name", "letters, digits"),
+])
+def test_bad_server_and_list_values_name_the_key(override, key, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        load_config(overrides=[override], validate=False)
+    assert info.value.key == key and "\n" not in str(info.value)
+
+
+def test_two_callers_may_not_share_a_key():
+    with pytest.raises(ConfigError, match="same key as server.api_keys.a"):
+        load_config(overrides=["server.api_keys={a: k-0123456789abcdef, b: k-0123456789abcdef}"],
+                    validate=False)
+
+
+def test_a_yaml_syntax_error_is_one_line_with_its_position(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipeline:\n  concurrency: [2\nseed: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config([bad], validate=False)
+    assert "\n" not in str(info.value) and "line 3, column" in str(info.value)
+
+
+def test_a_secret_in_the_wrong_key_is_never_echoed(monkeypatch):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=["pipeline.concurrency=sk-ant-api03-abcdefghijklmnopqrstuv"])
+    assert "sk-ant" not in str(info.value) and info.value.key == "pipeline.concurrency"
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "plain-looking-token-value")
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=["seed=${oc.env:MY_SERVICE_TOKEN}"])
+    assert "plain-looking-token-value" not in str(info.value)
+
+
+def test_api_keys_are_redacted_whatever_the_callers_are_called():
+    cfg = load_config(overrides=["server.api_keys.ops=k-0123456789abcdef-ops"], validate=False)
+    assert to_plain(cfg)["server"]["api_keys"] == {"ops": "***"}
+    assert "k-0123456789abcdef-ops" not in to_yaml(cfg)
+
+
+CLI_CONFIG_ERRORS = [
+    (["--set", "pipeline.max_queue=${oc.env:REDHEART_TEST_UNSET_VAR}"], "pipeline.max_queue"),
+    (["--set", "seed=${seed}"], "seed"),
+    (["--set", "analyzers=[emotion"], "analyzers"),
+    (["--set", "server.port=99999"], "server.port"),
+    (["--set", "server.shutdown_timeout_s=-1"], "server.shutdown_timeout_s"),
+    (["--set", "experience.path=/"], "experience.path"),
+    (["--set", "llm.backend=claude", "--set", "llm.options.max_retries=sk-ant-api03-abcdefghijklmnopqr"],
+     "llm.options.max_retries"),
+]
+
+
+@pytest.mark.parametrize("args, key", CLI_CONFIG_ERRORS, ids=[k for _, k in CLI_CONFIG_ERRORS])
+def test_config_errors_on_the_command_line_exit_2_with_one_line_naming_the_key(args, key):
+    proc = subprocess.run([sys.executable, "-m", "redheart_core", "config", "validate", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: config: ") and key in lines[0], proc.stderr
+    assert "sk-ant" not in proc.stderr
+
+
+def test_a_yaml_syntax_error_on_the_command_line_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1\nb: 2\n")
+    proc = subprocess.run([sys.executable, "-m", "redheart_core", "config", "validate", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.slow
+def test_config_validate_catches_a_missing_checkpoint_as_analyze_would():
+    proc = subprocess.run([sys.executable, "-m", "redheart_core", "config", "validate", "--set",
+                           "analyzer_options.emotion.checkpoint=/nonexistent/emotion.pt"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "analyzer_options.emotion.checkpoint" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,7 +11,7 @@ import pytest
 
 from redheart_core import Pipeline, load_config
 from redheart_core.pipeline.events import Partial, Result, Token
-from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin
+from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin, Reply
 
 KEY = "sk-test-DO-NOT-LEAK-77c3"
 SUMMARY = "Refuse kindly: it keeps the friendship honest. The other paths carry more regret."
@@ -160,3 +160,23 @@ async def test_a_stream_that_breaks_after_tokens_ends_with_the_error_in_the_resu
     result = events[-1].result
     assert [(e.stage, e.type) for e in result.errors] == [("llm_final", "LLMRequestError")]
     assert sum(1 for r in server.posts if r.wants_stream) == 1  # no retry once tokens were shown
+
+
+GARBAGE = {
+    "truncated JSON": Reply(200, body='{"id": "msg_1", "type": "message", "content": [',
+                            headers={"content-type": "application/json"}),
+    "a garbled event stream": Reply(200, events=[("message_delta", {"garbage": 1}), (None, "not json")]),
+}
+
+
+@pytest.mark.parametrize("garbage", sorted(GARBAGE))
+async def test_garbage_from_the_vendor_ends_as_an_llm_output_error_naming_the_backend(backend_name, garbage):
+    server_cls = SERVERS[backend_name][0]
+    with server_cls(GARBAGE[garbage]) as server:
+        cfg = load_config(overrides=[*overrides(backend_name, server), "analyzers=[]"])
+        async with Pipeline.from_config(cfg) as pipe:
+            result = await pipe.analyze(TEXT)
+    assert {e.stage for e in result.errors} == {"llm_initial", "llm_final"}
+    for error in result.errors:
+        assert error.type == "LLMOutputError", error
+        assert error.message.startswith(f"{backend_name}: ") or f": {backend_name}: " in error.message

@@ -216,11 +216,56 @@ async def test_cancelling_a_queued_request_takes_it_out_of_the_queue(plugin, mak
         assert plugin.backend.initial_calls == 2, "the cancelled request never reached the LLM"
 
 
+async def test_a_caller_cancelled_while_blocked_before_a_full_queue_counts_as_cancelled(
+        plugin, make_config):
+    cfg = make_config("pipeline.concurrency=1", "pipeline.max_queue=1", "pipeline.overflow=block",
+                      delay_s=0.05)
+    async with Pipeline.from_config(cfg) as pipe:
+        running = asyncio.create_task(pipe.analyze("running"))
+        await asyncio.sleep(0.01)
+        queued = asyncio.create_task(pipe.analyze("queued"))
+        blocked = [asyncio.create_task(pipe.analyze(f"blocked {i}")) for i in range(4)]
+        await asyncio.sleep(0.01)
+        assert pipe.queue.blocked == 4
+        # the queued caller leaves first and wakes the blocked ones, passing over the cancelled
+        # one before that caller has handled its own cancellation
+        queued.cancel()
+        blocked[0].cancel()
+        outcomes = await asyncio.gather(queued, *blocked, return_exceptions=True)
+        assert isinstance(outcomes[0], asyncio.CancelledError)
+        assert isinstance(outcomes[1], asyncio.CancelledError), outcomes[1]
+        assert all(r.ok for r in outcomes[2:])
+        assert (await running).ok
+        stats = pipe.stats()
+    assert stats["requests_total"]["cancelled"] == 2
+    assert stats["queue_depth"] == 0 and stats["in_flight"] == 0
+
+
+async def test_a_single_request_interleaves_with_a_large_batch(plugin, make_config):
+    cfg = make_config("pipeline.concurrency=2", "pipeline.batch_size=2", delay_s=0.02)
+    finished: dict[str, float] = {}
+    async with Pipeline.from_config(cfg) as pipe:
+        async def timed(coro, name):
+            result = await coro
+            finished[name] = time.perf_counter()
+            return result
+
+        started = time.perf_counter()
+        batch = asyncio.create_task(timed(pipe.analyze_many([f"b{i}" for i in range(60)]), "batch"))
+        await asyncio.sleep(0.2)
+        single = await timed(pipe.analyze("single"), "single")
+        await batch
+    assert single.ok
+    batch_s = finished["batch"] - started
+    single_s = finished["single"] - started - 0.2
+    assert single_s <= 0.25 * batch_s, f"the single request took {single_s:.2f} s of a {batch_s:.2f} s batch"
+
+
 async def test_overflow_reject_answers_every_request_complete_or_queue_full(plugin, make_config):
     cfg = make_config("pipeline.concurrency=2", "pipeline.max_queue=4", "pipeline.overflow=reject",
                       delay_s=0.05)
     async with Pipeline.from_config(cfg) as pipe:
-        results = await asyncio.wait_for(pipe.analyze_many([f"r{i}" for i in range(40)]), 30)
+        results = await asyncio.wait_for(asyncio.gather(*(pipe.analyze(f"r{i}") for i in range(40))), 30)
         stats = pipe.stats()
     assert [r.text for r in results] == [f"r{i}" for i in range(40)]
     complete = [r for r in results if r.ok]
@@ -238,7 +283,7 @@ async def test_overflow_block_completes_all_requests_with_a_bounded_queue(plugin
     queued: list[int] = []
     blocked: list[int] = []
     async with Pipeline.from_config(cfg) as pipe:
-        job = asyncio.ensure_future(pipe.analyze_many([f"r{i}" for i in range(40)]))
+        job = asyncio.ensure_future(asyncio.gather(*(pipe.analyze(f"r{i}") for i in range(40))))
         while not job.done():
             queued.append(pipe.queue.queued)
             blocked.append(pipe.queue.blocked)

@@ -146,7 +146,7 @@ async def test_the_service_serves_the_same_report(analyses):
             import asyncio
 
             await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
             answer = await client.post("/v1/report", json={"text": "My friend asked me to lie.",
                                                            "request_id": "page-1"})
     assert answer.status_code == 200

@@ -172,17 +172,24 @@ def metric(text: str, name: str, labels: str = "") -> float:
 
 
 class ServeProcess:
-    """``redheart serve`` in a subprocess, its log in a file."""
+    """``redheart serve`` in a subprocess, its log in a file; ``fd_limit`` caps its open files."""
 
-    def __init__(self, tmp_path: Path, *args: str, name: str = "serve"):
+    def __init__(self, tmp_path: Path, *args: str, name: str = "serve", fd_limit: int | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{name}.log"
         self._log = open(self.log_path, "w")
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+        def limit_files() -> None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "redheart_core", "serve", "--port", str(self.port), *args],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            preexec_fn=limit_files if fd_limit is not None else None)
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -198,7 +205,8 @@ class ServeProcess:
         raise AssertionError(f"serve not ready after {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def log_events(self) -> list[dict[str, Any]]:
@@ -219,8 +227,9 @@ def serve_process(tmp_path):
     """``serve_process(*args)`` starts ``redheart serve`` and waits until it is ready."""
     started: list[ServeProcess] = []
 
-    def start(*args: str, name: str = "serve", ready: bool = True) -> ServeProcess:
-        proc = ServeProcess(tmp_path, *args, name=f"{name}-{len(started)}")
+    def start(*args: str, name: str = "serve", ready: bool = True,
+              fd_limit: int | None = None) -> ServeProcess:
+        proc = ServeProcess(tmp_path, *args, name=f"{name}-{len(started)}", fd_limit=fd_limit)
         started.append(proc)
         if ready:
             proc.wait_ready()

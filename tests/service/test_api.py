@@ -205,7 +205,7 @@ async def test_graceful_shutdown_finishes_in_flight_requests_then_closes_the_pip
 
 async def test_before_the_pipeline_runs_requests_get_503_and_readyz_says_starting():
     app = create_app(small_config())  # ASGITransport runs no lifespan: the pipeline never starts
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as client:
         ready = await client.get("/readyz")
         health = await client.get("/healthz")
         early = await client.post("/v1/analyze", json={"text": "too early"})

@@ -71,3 +71,18 @@ def test_continuous_over_a_real_pipe_writes_each_result_as_it_is_ready():
     rest = [json.loads(line) for line in proc.stdout]
     assert proc.wait(60) == 0, proc.stderr.read()
     assert [r["request_id"] for r in rest] == ["r2"]
+
+
+def test_a_line_that_is_not_utf8_or_too_long_gets_an_input_error_and_output_stays_utf8():
+    data = ("first fine line\n".encode() + "caf\xe9 au lait\n".encode("latin-1")
+            + b"y" * 5000 + b"\n" + '{"text": "' .encode() + b"z" * 40 + b'"}\n' + b"last fine line\n")
+    result = CliRunner().invoke(cli, ["analyze", "--continuous", *SMALL, "--set", "server.max_chars=20"],
+                                input=data)
+    out = [json.loads(line) for line in result.stdout_bytes.decode("utf-8").splitlines()]
+    assert [r["errors"] == [] for r in out] == [True, False, False, False, True]
+    assert "not valid UTF-8 (byte 0xe9 at offset 3)" in out[1]["errors"][0]["message"]
+    assert out[1]["text"] == "caf\ufffd au lait"
+    assert "longer than" in out[2]["errors"][0]["message"] and len(out[2]["text"]) <= 201
+    assert "the limit is 20 (server.max_chars)" in out[3]["errors"][0]["message"]
+    assert {r["errors"][0]["type"] for r in out[1:4]} == {"InvalidRequest"}
+    assert result.exit_code == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -117,6 +118,28 @@ def test_serve_config_errors_exit_2_without_a_traceback(tmp_path):
         env={k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"})
     assert no_api_key.returncode == 2
     assert "ANTHROPIC_API_KEY" in no_api_key.stderr and "Traceback" not in no_api_key.stderr
+
+
+def test_a_port_in_use_is_reported_with_exit_2_before_any_model_loads():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        # a checkpoint that does not exist: had the models loaded first, this would be the error
+        busy = subprocess.run([sys.executable, "-m", "redheart_core", "serve", "--port", str(port),
+                               "--set", "analyzer_options.emotion.checkpoint=/nonexistent/emotion.pt"],
+                              cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 2, busy.stderr
+    assert busy.stderr.strip().splitlines() == [
+        f"error: config: server.port: 127.0.0.1:{port} is already in use; stop what holds it or "
+        "choose another port (--port)"]
+
+
+def test_an_address_that_cannot_be_bound_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "redheart_core", "serve", "--host", "192.0.2.1",
+                           "--set", "analyzers=[]"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "server.host: cannot bind 192.0.2.1:8000" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_serve_says_what_it_loads_and_where_it_is_ready_and_ctrl_c_exits_130(serve_process):
