@@ -51,7 +51,7 @@ class EmbeddingConfig:
     model: str = "bundled-minilm"
     project_to: Optional[int] = 768
     device: str = "auto"
-    cache_size: int = 4096
+    cache_size: int = 1024
 
 
 @dataclass
