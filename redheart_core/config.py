@@ -51,7 +51,7 @@ class EmbeddingConfig:
     model: str = "redheart"
     project_to: Optional[int] = 768
     device: str = "auto"
-    cache_size: int = 1024
+    cache_size: int = 256
 
 
 @dataclass

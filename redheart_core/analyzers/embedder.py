@@ -125,7 +125,7 @@ class Embedder:
     """Encodes texts to L2-normalised float32 vectors (``(n, dim)``), cached per text, and reads
     them with the model's heads when it has them (:meth:`read`)."""
 
-    def __init__(self, source: ModelSource, device: str = "cpu", cache_size: int = 1024,
+    def __init__(self, source: ModelSource, device: str = "cpu", cache_size: int = 256,
                  project_to: int | None = 768):
         from ..model.encoder import TextReader, load_transformer, read_pooling_rule
 
@@ -246,7 +246,7 @@ class Embedder:
             return {"size": len(self._cache), "max_size": self._cache_size}
 
 
-def get_embedder(model: str | None = None, *, device: str = "auto", cache_size: int = 1024,
+def get_embedder(model: str | None = None, *, device: str = "auto", cache_size: int = 256,
                  project_to: int | None = 768) -> Embedder:
     """The process-wide embedder for ``model`` (default: the config's default, built on first use)."""
     if model is None:
