@@ -293,8 +293,6 @@ def _check_ranges(cfg: DictConfig) -> None:
         raise ConfigError("memory.headroom", f"must be in [0, 1), got {cfg.memory.headroom}")
     if cfg.memory.vram_budget_gb <= 0:
         raise ConfigError("memory.vram_budget_gb", "must be positive")
-    from .memory.build import check_device
-
     check_device(cfg.memory.device)
     if not 0 <= cfg.experience.threshold <= 1:
         raise ConfigError("experience.threshold", "must be in [0, 1]")
@@ -307,6 +305,16 @@ def _check_ranges(cfg: DictConfig) -> None:
         from .analyzers.experience_file import check_store_path
 
         check_store_path(cfg.experience.path)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_CHOICES = ["auto", "cpu", "cuda", "cuda:N", "mps"]
+
+
+def check_device(configured: str) -> None:
+    """Fail on a ``memory.device`` torch would not understand (before anything is built)."""
+    if not _DEVICE.match(str(configured)):
+        raise ConfigError("memory.device", f"unknown device {configured!r}", choices=DEVICE_CHOICES)
 
 
 def _check_api_keys(keys: Any) -> None:

@@ -9,24 +9,54 @@ from __future__ import annotations
 
 import inspect
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
-from .config import analyzer_order, config_hash, plugin_options, validate_config
+from .config import analyzer_order, check_device, config_hash, plugin_options, validate_config
 from .errors import ConfigError
+from .memory.budget import GIB, Budget
+from .memory.strategies import MemoryStrategy
 from .plugins import PluginRegistry, Registration, get_registry
+
+if TYPE_CHECKING:
+    from .memory.manager import UnifiedMemoryManager
+
+
+def resolve_device(configured: str, *, dry_run: bool = False) -> str:
+    """``memory.device`` as torch names it: ``auto`` -> ``cuda`` when torch sees a CUDA
+    device, else ``cpu``.
+
+    A CUDA device that is not there is a config error, except in a dry run (a plan for a GPU
+    can be made on a machine without one).
+    """
+    check_device(configured)
+    if configured == "auto" or (configured.startswith("cuda") and not dry_run):
+        import torch
+
+        available = torch.cuda.is_available()
+        if configured == "auto":
+            return "cuda" if available else "cpu"
+        index = int(configured.partition(":")[2] or 0)
+        if not available or index >= torch.cuda.device_count():
+            raise ConfigError("memory.device", f"{configured!r} is not available on this machine "
+                              f"(torch sees {torch.cuda.device_count()} CUDA devices); set "
+                              "memory.device=auto or cpu")
+    return configured
 
 
 class Runtime:
     """What one config composes. Factories are called as ``factory(options)``; a factory that
     also declares a ``runtime`` parameter gets this object, to reach shared services."""
 
-    def __init__(self, config: DictConfig, registry: PluginRegistry | None = None):
+    def __init__(self, config: DictConfig, registry: PluginRegistry | None = None, *,
+                 memory: "UnifiedMemoryManager | None" = None):
         self.config = config
         self.registry = registry or get_registry(config.plugins.disabled)
         validate_config(config, self.registry)
         self.config_hash = config_hash(config)
+        if memory is not None:  # a manager of the caller's (the dry-run plan's recorder)
+            self.__dict__["memory"] = memory
 
     def build(self, registration: Registration, options_key: str) -> Any:
         """Call a registration's factory with its validated options (and this runtime)."""
@@ -68,11 +98,27 @@ class Runtime:
         return built
 
     @cached_property
-    def memory(self) -> Any:
-        """The process's UnifiedMemoryManager for ``memory.*`` (on the CPU without CUDA)."""
-        from .memory.build import manager_from_config
+    def memory_strategy(self) -> MemoryStrategy:
+        """The strategy ``memory.strategy`` names, built with ``memory.options``."""
+        reg = self.registry.get("memory_strategies", self.config.memory.strategy, "memory.strategy")
+        strategy = reg.factory(plugin_options(self.config, reg, "memory.options"))
+        if not isinstance(strategy, MemoryStrategy):
+            raise ConfigError("memory.strategy", f"{reg.label} ({reg.distribution}) built a "
+                              f"{type(strategy).__name__}, not a MemoryStrategy")
+        return strategy
 
-        return manager_from_config(self.config, self.registry)
+    @cached_property
+    def memory_budget(self) -> Budget:
+        return Budget(int(self.config.memory.vram_budget_gb * GIB), self.config.memory.headroom)
+
+    @cached_property
+    def memory(self) -> "UnifiedMemoryManager":
+        """The process's UnifiedMemoryManager for ``memory.*`` (on the CPU without CUDA)."""
+        from .memory.manager import UnifiedMemoryManager
+
+        budget = self.memory_budget
+        return UnifiedMemoryManager(resolve_device(self.config.memory.device), budget.budget_bytes,
+                                    self.memory_strategy, budget.headroom)
 
     @cached_property
     def embedder(self) -> Any:

@@ -23,7 +23,7 @@ from .gate import PhaseGate
 from .monitor import DeviceMonitor
 from .plan import MemoryPlan, build_plan
 from .recovery import concat, halve, is_oom
-from .strategies import CANONICAL_PHASES, MemoryStrategy, working_set
+from .strategies import CANONICAL_PHASES, AutoStrategy, MemoryStrategy, working_set
 
 if TYPE_CHECKING:
     import torch
@@ -68,22 +68,18 @@ def _device_type(device: str) -> str:
 
 
 class UnifiedMemoryManager:
-    """Keeps registered modules within a device budget, phase by phase.
-
-    ``strategy`` is a :class:`MemoryStrategy` or the registered name of one (looked up in the
-    plugin registry, ``options`` being its options node or dataclass instance).
+    """Keeps registered modules within a device budget, phase by phase, under ``strategy``
+    (``auto`` when none is given). Building one from a config is the runtime's work
+    (:attr:`redheart_core.runtime.Runtime.memory`).
     """
 
     def __init__(self, device: str = "cpu", budget_bytes: int = 8 * GIB,
-                 strategy: MemoryStrategy | str = "auto", headroom: float = 0.1, *,
-                 options: Any = None, registry: Any = None):
-        if isinstance(strategy, str):
-            from ..plugins import get_registry
-
-            reg = (registry or get_registry()).get("memory_strategies", strategy, "memory.strategy")
-            if options is None and reg.options is not None:
-                options = reg.options()
-            strategy = reg.factory(options)
+                 strategy: MemoryStrategy | None = None, headroom: float = 0.1):
+        if strategy is None:
+            strategy = AutoStrategy()
+        elif not isinstance(strategy, MemoryStrategy):
+            raise TypeError(f"strategy must be a MemoryStrategy, got {type(strategy).__name__} "
+                            "(a registered name is resolved by the runtime: Runtime.memory_strategy)")
         self.requested = strategy
         self.budget = Budget(int(budget_bytes), headroom)
         self._device_type = _device_type(device)
@@ -115,6 +111,11 @@ class UnifiedMemoryManager:
     @property
     def current_phase(self) -> str | None:
         return self._phase
+
+    def registered_modules(self) -> dict[str, Any]:
+        """The registered modules by name."""
+        with self._lock:
+            return {n: e.module for n, e in self._entries.items()}
 
     def footprints(self) -> dict[str, ModuleFootprint]:
         with self._lock:

@@ -17,24 +17,8 @@ from typing import Any, Mapping
 import torch
 
 from ..errors import ConfigError
-from .heads import HeadModule, HeadNet, HeadShape
+from .heads import FORMAT, FORMAT_VERSION, HeadModule, HeadNet, HeadShape, head_metadata
 from .targets import HeadTarget, head_target
-
-FORMAT = "redheart-head"
-FORMAT_VERSION = 1
-
-
-def head_metadata(target: HeadTarget, embedder_id: str, shape: HeadShape,
-                  metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "kind": target.kind,
-        "labels": list(target.labels),
-        "embedder_id": embedder_id,
-        "shape": shape.to_dict(),
-        "metrics": dict(metrics or {}),
-    }
 
 
 def save_head(path: str | Path, module: HeadModule) -> Path:

@@ -12,7 +12,7 @@ loss, the metrics and the checkpoint metadata around it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import lightning as L
 import torch
@@ -127,10 +127,26 @@ class HeadModule(L.LightningModule):
         return torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from .checkpoints import head_metadata
-
         checkpoint["redheart_head"] = head_metadata(self.target, self.embedder_id, self.net.shape,
                                                     self.val_metrics)
+
+
+#: the ``redheart_head`` metadata's format name and version (see :mod:`.checkpoints`)
+FORMAT = "redheart-head"
+FORMAT_VERSION = 1
+
+
+def head_metadata(target: HeadTarget, embedder_id: str, shape: HeadShape,
+                  metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "kind": target.kind,
+        "labels": list(target.labels),
+        "embedder_id": embedder_id,
+        "shape": shape.to_dict(),
+        "metrics": dict(metrics or {}),
+    }
 
 
 def evaluate(target: HeadTarget, out: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:

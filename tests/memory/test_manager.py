@@ -9,8 +9,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from redheart_core.memory import (MemoryBudgetError, PhaseSwapStrategy, ResidentStrategy,
-                                  SwapOptions, UnifiedMemoryManager)
+from redheart_core.memory import (AutoStrategy, MemoryBudgetError, PhaseSwapStrategy,
+                                  ResidentStrategy, SwapOptions, UnifiedMemoryManager)
 
 KIB = 1024
 
@@ -135,7 +135,7 @@ def test_tied_weights_are_counted_once():
 
 
 async def test_auto_is_cpu_without_an_accelerator(linear):
-    umm = UnifiedMemoryManager("cpu", 8 * KIB, "auto")
+    umm = UnifiedMemoryManager("cpu", 8 * KIB, AutoStrategy())
     assert umm.strategy_name == "cpu" and umm.device == "cpu"
     module = linear(16)  # larger than the budget: the budget is for accelerators only
     umm.register("big", module, {"llm"})
