@@ -170,7 +170,8 @@ class Pipeline:
 
     async def analyze(self, text: str, *, priority: int = 0, request_id: str | None = None,
                       namespace: str = "") -> AnalysisResult:
-        """One analysis; a stage failure is recorded in ``result.errors``, never raised."""
+        """One analysis; a stage failure is recorded in ``result.errors``, never raised. A full
+        queue under ``pipeline.overflow: reject`` raises :class:`QueueFull`."""
         async for event in self.stream(text, priority=priority, request_id=request_id,
                                        namespace=namespace):
             if isinstance(event, Result):
@@ -183,18 +184,33 @@ class Pipeline:
         next micro-batch, never more than the queue holds."""
         return batch_window(self.queue.concurrency, self.queue.max_queue, self.batch_size)
 
-    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
-                           namespace: str = "") -> list[AnalysisResult]:
-        """Analyses of ``texts``, results in input order. At most :attr:`window` of them are in
+    async def analyze_each(self, texts: Sequence[str], *, priority: int = 0,
+                           namespace: str = "") -> list[AnalysisResult | QueueFull]:
+        """Each text's outcome, in input order: its result, or the :class:`QueueFull` that
+        turned it away (``pipeline.overflow: reject``). At most :attr:`window` of them are in
         the pipeline at once, so a large batch takes turns with other callers' requests instead
         of queueing ahead of all of them."""
         turns = asyncio.Semaphore(self.window)
 
-        async def one(text: str) -> AnalysisResult:
+        async def one(text: str) -> AnalysisResult | QueueFull:
             async with turns:
-                return await self.analyze(text, priority=priority, namespace=namespace)
+                try:
+                    return await self.analyze(text, priority=priority, namespace=namespace)
+                except QueueFull as exc:
+                    return exc
 
         return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
+                           namespace: str = "") -> list[AnalysisResult]:
+        """Analyses of ``texts``, results in input order (see :meth:`analyze_each`). A full
+        queue under ``pipeline.overflow: reject`` raises the first :class:`QueueFull` once
+        every other text has finished; :meth:`analyze_each` keeps those results."""
+        outcomes = await self.analyze_each(texts, priority=priority, namespace=namespace)
+        for outcome in outcomes:
+            if isinstance(outcome, QueueFull):
+                raise outcome
+        return outcomes  # type: ignore[return-value]  (no QueueFull is left)
 
     def stats(self) -> dict[str, Any]:
         """Per-stage counts, queue depth, requests in flight, totals by outcome, LLM retries."""
@@ -211,30 +227,38 @@ class Pipeline:
 
     # ------------------------------------------------------------------ one request
     async def _drive(self, request: TaskMessage, emit: Any) -> None:
+        """Admit ``request`` (or raise :class:`QueueFull`), run it, emit its result."""
         started = time.perf_counter()
-        result = AnalysisResult(request_id=request.request_id, text=request.text,
-                                llm=LLMPart(backend=self._backend_name, model=self.llm.model))
-        ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
         task = asyncio.current_task()
         self._tasks.add(task)
-        self._active[id(ctx)] = ctx
-        self._notify("redheart_request_started", request=request)
-        swaps_before = self._swaps()
         try:
             async with self.queue.slot(request.priority):
-                await self._run_stages(ctx)
+                await self._run_admitted(request, emit, started)
         except QueueFull as exc:
-            result.add_error("queue", exc)
-            status = "rejected"
+            exc.request_id = request.request_id
+            self.state.requests_total["rejected"] += 1
+            log.info("request %s rejected: %s", request.request_id, exc,
+                     extra={"event": "request_rejected", "request_id": request.request_id})
+            raise
         except asyncio.CancelledError:
             self.state.requests_total["cancelled"] += 1
             log.info("request %s cancelled", request.request_id,
                      extra={"event": "request_cancelled", "request_id": request.request_id})
             raise
-        else:
-            status = "complete" if result.ok else "failed"
         finally:
             self._tasks.discard(task)
+
+    async def _run_admitted(self, request: TaskMessage, emit: Any, started: float) -> None:
+        result = AnalysisResult(request_id=request.request_id, text=request.text,
+                                llm=LLMPart(backend=self._backend_name, model=self.llm.model))
+        ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
+        self._active[id(ctx)] = ctx
+        self._notify("redheart_request_started", request=request)
+        swaps_before = self._swaps()
+        try:
+            await self._run_stages(ctx)
+            status = "complete" if result.ok else "failed"
+        finally:
             del self._active[id(ctx)]
             ctx.position = len(ctx.route)
             for handler in ctx.route:
