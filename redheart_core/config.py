@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
+from .secrets import environment_secrets, redact, redact_text
 
 DEFAULT_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd", "circuit"]
 
@@ -179,8 +180,6 @@ _UNSET_ENV = re.compile(r"Environment variable '([^']+)' not found")
 
 def _scrub(message: str) -> str:
     """``message`` without secret-looking values (a key pasted into the wrong option)."""
-    from .logs import environment_secrets, redact_text
-
     return redact_text(message, environment_secrets())
 
 
@@ -425,34 +424,6 @@ def plugin_options(cfg: DictConfig, registration: Any, key: str) -> Any:
 
 
 # --------------------------------------------------------------------------- showing
-
-_SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
-REDACTED = "***"
-
-
-def is_secret_key(name: str) -> bool:
-    return bool(_SECRET.search(name))
-
-
-def redact(value: Any) -> Any:
-    """A copy of plain data with string values under secret-looking keys replaced by ``***``
-    (every string inside such a key too: ``server.api_keys: {ops: ***}``)."""
-    if isinstance(value, dict):
-        return {k: (_redact_all(v) if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def _redact_all(value: Any) -> Any:
-    if isinstance(value, str):
-        return REDACTED if value else value
-    if isinstance(value, dict):
-        return {k: _redact_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_all(v) for v in value]
-    return value
-
 
 def to_plain(cfg: DictConfig, *, resolve: bool = True) -> dict[str, Any]:
     """The config as plain data with secrets redacted; unresolvable interpolations stay as text."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from omegaconf import DictConfig
 
 from ..errors import ConfigError
-from ..logs import redact_text, register_secrets
+from ..secrets import redact_text, register_secrets
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
 from .caveats import lower_confidences
