@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from omegaconf import DictConfig
 
-from ..errors import ConfigError
+from ..errors import ConfigError, error_type
 from ..secrets import redact_text, register_secrets
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
@@ -298,7 +298,6 @@ class Pipeline:
         result = ctx.result
         counts = self.state.stage(name)
         errors_before = len(result.errors)
-        ctx.request.stage = name
         ctx.emit(StageStarted(name))
         started = time.perf_counter()
         counts.queued += 1
@@ -350,7 +349,6 @@ class Pipeline:
                 if (handler.retryable and attempt < self.retries and handler.can_retry(ctx)
                         and _retryable(exc)):
                     attempt += 1
-                    ctx.request.attempt = attempt
                     self.state.llm_retries_total += 1
                     delay = retry_delay(attempt)
                     log.info("request %s stage %s failed (%s: %s); retry %d of %d in %.2f s",
@@ -364,7 +362,7 @@ class Pipeline:
                 if attempt:
                     message += f" (gave up after {attempt + 1} attempts)"
                 ctx.result.add_error(handler.name, message,
-                                     getattr(exc, "type_name", None) or type(exc).__name__)
+                                     error_type(exc))
                 return
 
     # ------------------------------------------------------------------ helpers

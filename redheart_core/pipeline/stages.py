@@ -15,7 +15,7 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
-from ..errors import ConfigError, RedheartError, StageFailure
+from ..errors import ConfigError, RedheartError, StageFailure, error_type
 from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
 from ..schema import InitialAnalysis
@@ -171,7 +171,7 @@ class PrepareStage(StageHandler):
                 result.translated_text = await self.batcher.submit(result.text)
             except Exception as exc:
                 result.add_error(self.name, f"translation failed, going on with the original "
-                                 f"text: {exc}", getattr(exc, "type_name", None) or type(exc).__name__)
+                                 f"text: {exc}", error_type(exc))
             finally:
                 ctx.batching = None
         if result.language == "ko" and result.translated_text is None:
@@ -279,7 +279,7 @@ class LLMFinalStage(StageHandler):
                 if not chunks:
                     raise
                 raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {exc}",
-                                   getattr(exc, "type_name", None) or type(exc).__name__) from exc
+                                   error_type(exc)) from exc
             finally:
                 ctx.add_usage(usage)
         ctx.result.llm.summary = "".join(chunks)
@@ -352,7 +352,7 @@ class AnalyzerStage(StageHandler):
             for c in ctxs:
                 c.embedding_error = f"{type(exc).__name__}: {exc}"
                 c.result.add_error(self.name, f"the embedder failed: {exc}",
-                                   getattr(exc, "type_name", None) or type(exc).__name__)
+                                   error_type(exc))
             return
         for c, vector in zip(ctxs, vectors):
             c.embedding = vector
@@ -391,7 +391,7 @@ class AnalyzerStage(StageHandler):
                 await self._run_analyzer(analyzer, ctxs[half:])
                 return
             self._fail(ctxs[0], name, f"analyzer {name!r} failed: {exc}",
-                       getattr(exc, "type_name", None) or type(exc).__name__)
+                       error_type(exc))
             return
         for c, output in zip(ctxs, outputs):
             try:
