@@ -253,7 +253,7 @@ class Pipeline:
                                 llm=LLMPart(backend=self._backend_name, model=self.llm.model))
         ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
         self._active[id(ctx)] = ctx
-        self._notify("redheart_request_started", request=request)
+        self.runtime.registry.notify("redheart_request_started", request=request)
         swaps_before = self._swaps()
         try:
             await self._run_stages(ctx)
@@ -270,7 +270,7 @@ class Pipeline:
         result.provenance = Provenance(config_hash=self.runtime.config_hash,
                                        plugins=dict(self._versions), models=dict(self._models))
         self.state.requests_total[status] += 1
-        self._notify("redheart_request_finished", result=result)
+        self.runtime.registry.notify("redheart_request_finished", result=result)
         if log.isEnabledFor(logging.INFO):
             log.info("request %s %s in %.1f ms", request.request_id, status, result.timings_ms["total"],
                      extra={"event": "request_finished", "request_id": request.request_id,
@@ -320,8 +320,8 @@ class Pipeline:
         duration_ms = result.timings_ms[name] = round(seconds * 1000, 3)
         error = errors[0] if errors else None
         ctx.emit(StageFinished(name, duration_ms, error))
-        self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
-                     error=error)
+        self.runtime.registry.notify("redheart_stage_finished", request=ctx.request, stage=name,
+                                     seconds=seconds, error=error)
         level = logging.WARNING if error else logging.INFO  # a failed stage is worth a look
         if log.isEnabledFor(level):
             log.log(level, "request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
@@ -397,26 +397,6 @@ class Pipeline:
         return MemoryPart(strategy=str(self.memory.strategy_name), device=str(self.memory.device),
                           peak_gpu_bytes=int(self.memory.peak_gpu_bytes()),
                           swaps=self._swaps() - swaps_before)
-
-    def _notify(self, hook: str, **kwargs: Any) -> None:
-        """Call an observer hook, each plugin on its own: one that raises is logged and neither
-        breaks the request nor keeps the other observers from hearing of it."""
-        caller = getattr(self.runtime.registry.hook, hook)
-        impls = caller.get_hookimpls()
-        if not impls:
-            return
-        if any(impl.hookwrapper or impl.wrapper for impl in impls):
-            calls = [(f"{hook} wrapped", lambda: caller(**kwargs))]
-        else:
-            calls = [(f"{hook} of plugin {impl.plugin_name!r}",
-                      lambda impl=impl: impl.function(*(kwargs[a] for a in impl.argnames)))
-                     for impl in reversed(impls)]
-        for label, call in calls:
-            try:
-                call()
-            except Exception:
-                log.exception("observer hook %s raised; the request goes on", label,
-                              extra={"event": "hook_failed"})
 
 
 def _retryable(exc: BaseException) -> bool:
