@@ -16,6 +16,7 @@ from .memory.footprint import ModuleFootprint, declared_modules, module_bytes
 from .memory.manager import UnifiedMemoryManager
 from .memory.plan import MemoryPlan, build_plan
 from .memory.strategies import CpuStrategy
+from .phases import Phase, Stage, analyzer_stage
 from .runtime import Runtime, resolve_device
 
 
@@ -31,7 +32,7 @@ def plan_for_config(cfg: DictConfig) -> MemoryPlan:
                       resolve_device(cfg.memory.device, dry_run=True), runtime.memory_budget, notes)
 
 
-def _declared(component: Any, default_phase: str, prefix: str) -> list[tuple[ModuleFootprint, Any]]:
+def _declared(component: Any, default_phase: Phase, prefix: str) -> list[tuple[ModuleFootprint, Any]]:
     """A component's footprints: its ``memory_footprint()`` (sizes known without loading
     weights) or else its measured ``modules()``."""
     declare = getattr(component, "memory_footprint", None)
@@ -54,14 +55,14 @@ def collect_footprints(runtime: Runtime) -> tuple[list[ModuleFootprint], list[st
     Building the components registers their modules with ``runtime.memory``. Modules a component exposes but did not register are added from
     ``memory_footprint()`` or measured ``modules()``.
     """
-    components: list[tuple[Any, str, str]] = []
-    for analyzer in runtime.analyzers:
-        components.append((analyzer, getattr(analyzer, "stage", "red_heart") or "red_heart",
-                           analyzer.name))
-    components.append((runtime.llm, "llm", "llm"))
-    components.append((runtime.embedder, "red_heart", "embedder"))
+    components: list[tuple[Any, Phase, str]] = []
+    for analyzer in runtime.analyzers:  # an analyzer's phase is its stage's name
+        stage = analyzer_stage(analyzer, runtime.registry.get("analyzers", analyzer.name))
+        components.append((analyzer, Phase(stage), analyzer.name))
+    components.append((runtime.llm, Stage.LLM_INITIAL.phase, "llm"))
+    components.append((runtime.embedder, Stage.RED_HEART.phase, "embedder"))
     if runtime.translator is not None:
-        components.append((runtime.translator, "red_heart", "translator"))
+        components.append((runtime.translator, Stage.PREPARE.phase, "translator"))
     found = runtime.memory.footprints()
     seen_modules = {id(m) for m in runtime.memory.registered_modules().values()}
     measured = []

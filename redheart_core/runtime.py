@@ -17,6 +17,7 @@ from .config import analyzer_order, check_device, config_hash, plugin_options, v
 from .errors import ConfigError
 from .memory.budget import GIB, Budget
 from .memory.strategies import MemoryStrategy
+from .phases import Phase
 from .plugins import PluginRegistry, Registration, get_registry
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Runtime:
 
         embedder = embedder_from_config(self.config.embedding)
         for name, module in embedder.modules().items():
-            self.memory.register(name, module, phases={"red_heart"}, priority=2)
+            self.memory.register(name, module, phases={Phase.RED_HEART}, priority=2)
         return embedder
 
     @cached_property

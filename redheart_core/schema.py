@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, TypeVar, Union
 
 from .errors import error_type
+from .phases import STAGES
 
 SCHEMA_VERSION = "1"
 
@@ -30,7 +31,6 @@ BENTHAM_DIMENSIONS: tuple[str, ...] = (
 )
 BENTHAM_LAYERS: tuple[str, ...] = ("contextual", "temporal", "social", "ethical", "emotional", "cognitive")
 FOUNDATIONS: tuple[str, ...] = ("care_harm", "fairness", "loyalty", "authority", "sanctity", "liberty")
-STAGES: tuple[str, ...] = ("prepare", "llm_initial", "red_heart", "circuit", "llm_final")
 
 T = TypeVar("T")
 

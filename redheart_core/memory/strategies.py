@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..phases import PHASES
 from .budget import CHANGE_HINT, Budget, format_bytes
 from .footprint import ModuleFootprint
 
 #: the pipeline's phases, in the order one request passes through them
-CANONICAL_PHASES = ("red_heart", "circuit", "llm")
+CANONICAL_PHASES = PHASES
 
 
 @dataclass

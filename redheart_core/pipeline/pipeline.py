@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from ..errors import ConfigError, error_type
 from ..secrets import redact_text, register_secrets
+from ..phases import ANALYZER_STAGES, Stage, analyzer_stage
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
 from .caveats import lower_confidences
@@ -30,7 +31,7 @@ from .context import RequestContext
 from .events import Result, StageFinished, StageStarted
 from .queue import AdmissionQueue, QueueFull, batch_window
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
-                     StageHandler, analyzer_stage)
+                     StageHandler)
 from .state import PipelineState
 from .stream import EventStream
 from .workers import DeviceWorkers
@@ -106,7 +107,7 @@ class Pipeline:
         translator = rt.translator if when != "never" else None
         self.workers = DeviceWorkers(str(self.memory.device))
 
-        by_stage: dict[str, list[Any]] = {"red_heart": [], "circuit": []}
+        by_stage: dict[Stage, list[Any]] = {stage: [] for stage in ANALYZER_STAGES}
         for analyzer in analyzers:
             by_stage[analyzer_stage(analyzer, rt.registry.get("analyzers", analyzer.name))].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
@@ -115,12 +116,12 @@ class Pipeline:
                          llm_english_only=bool(self.llm.english_only),
                          embedder_english_only=bool(getattr(embedder, "english_only", False)),
                          embedder_model=str(getattr(embedder, "model_id", "the embedder")),
-                         memory=self.memory, could_join=lambda: self._could_join("prepare"),
+                         memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE),
                          **batching),
             LLMInitialStage(self.llm),
             *(AnalyzerStage(stage, by_stage[stage], embedder=embedder, memory=self.memory,
                             could_join=lambda stage=stage: self._could_join(stage), **batching)
-              for stage in ("red_heart", "circuit")),
+              for stage in ANALYZER_STAGES),
             LLMFinalStage(self.llm),
         ])
         self._models = self._provenance_models(analyzers, embedder)

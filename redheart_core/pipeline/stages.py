@@ -15,9 +15,10 @@ import inspect
 import re
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
 
-from ..errors import ConfigError, RedheartError, StageFailure, error_type
+from ..errors import RedheartError, StageFailure, error_type
 from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
+from ..phases import Stage
 from ..schema import InitialAnalysis
 from .batching import MicroBatcher
 from .caveats import unread_note
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from .context import RequestContext
     from .workers import DeviceWorkers
 
-ANALYZER_STAGES = ("red_heart", "circuit")
 #: a text whose letters are at least this share Hangul is Korean
 HANGUL_RATIO_KO = 0.3
 
@@ -121,7 +121,7 @@ class PrepareStage(StageHandler):
     phase (the next stage's), so a local model set-up does not swap twice.
     """
 
-    name = "prepare"
+    name = Stage.PREPARE
 
     def __init__(self, *, translator: Any, when: str, llm_english_only: bool,
                  embedder_english_only: bool, memory: Any, workers: "DeviceWorkers",
@@ -140,7 +140,7 @@ class PrepareStage(StageHandler):
                                         wait_s=wait_s, could_join=could_join)
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
-        async with self.memory.phase("llm"):
+        async with self.memory.phase(Stage.PREPARE.phase):
             if inspect.iscoroutinefunction(self.translator.translate_batch):  # an API call
                 translated = await self.translator.translate_batch(texts)
             else:  # torch work: on the device worker, under out-of-memory recovery
@@ -225,8 +225,8 @@ def reading_replies_of(llm: Any) -> Iterator[None]:
 class LLMInitialStage(StageHandler):
     """The LLM's initial reading; on failure the analyzers go on with the text alone."""
 
-    name = "llm_initial"
-    phase = "llm"
+    name = Stage.LLM_INITIAL
+    phase = Stage.LLM_INITIAL.phase
     retryable = True
 
     def __init__(self, llm: Any):
@@ -253,8 +253,8 @@ class LLMFinalStage(StageHandler):
     """The final summary, streamed: each chunk is a ``token`` event; retried only before the
     first chunk was sent (after it, a retry would repeat text the user already read)."""
 
-    name = "llm_final"
-    phase = "llm"
+    name = Stage.LLM_FINAL
+    phase = Stage.LLM_FINAL.phase
     retryable = True
 
     def __init__(self, llm: Any):
@@ -288,15 +288,6 @@ class LLMFinalStage(StageHandler):
 # ---------------------------------------------------------------------------- analyzers
 
 
-def analyzer_stage(analyzer: Any, registration: Any) -> str:
-    """The stage an analyzer runs in: its ``stage`` attribute, else what it registered with."""
-    stage = getattr(analyzer, "stage", None) or registration.extra.get("stage", "red_heart")
-    if stage not in ANALYZER_STAGES:
-        raise ConfigError("analyzers", f"analyzer {registration.name!r} declares stage {stage!r}",
-                          choices=ANALYZER_STAGES)
-    return stage
-
-
 class AnalyzerStage(StageHandler):
     """Run a stage's analyzers, micro-batched across concurrent requests.
 
@@ -310,10 +301,11 @@ class AnalyzerStage(StageHandler):
     error naming it, and the other analyzers and requests go on.
     """
 
-    def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
+    def __init__(self, name: Stage, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
                  workers: "DeviceWorkers", batch_size: int, wait_s: float,
                  could_join: Any = lambda: 1):
         self.name = name
+        self.phase_name = name.phase
         self.analyzers = list(analyzers)
         self.embedder = embedder
         self.memory = memory
@@ -331,7 +323,7 @@ class AnalyzerStage(StageHandler):
             ctx.batching = None
 
     async def _run_batch(self, ctxs: list["RequestContext"]) -> list[None]:
-        async with self.memory.phase(self.name):
+        async with self.memory.phase(self.phase_name):
             await self._embed([c for c in ctxs if c.embedding is None and c.embedding_error is None])
             for analyzer in self.analyzers:
                 live = [c for c in ctxs if self._can_run(c, analyzer)]
