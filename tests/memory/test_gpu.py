@@ -50,8 +50,9 @@ def test_a_real_out_of_memory_mid_batch_is_recovered_without_losing_a_request():
 
     async def run():
         async with umm.phase("red_heart"):
-            return await asyncio.to_thread(umm.run_with_oom_recovery, "head", forward,
-                                           list(range(32)))
+            return await asyncio.to_thread(
+                umm.run_recovering, lambda batch: forward(batch, umm.device_of("head")),
+                list(range(32)), "head")
 
     out = asyncio.run(run())
     assert len(out) == 32 and umm.stats()["oom_recoveries"] >= 1

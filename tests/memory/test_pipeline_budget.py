@@ -50,7 +50,8 @@ class BudgetedAnalyzer:
                 # reads every weight on the device with tiny activations (GB-sized modules)
                 return [{"score": float(v)} for v in x @ self.module.weight.sum(dim=0)]
 
-        return umm.run_with_oom_recovery(self.name, forward, list(items))
+        return umm.run_recovering(lambda batch: forward(batch, umm.device_of(self.name)),
+                                  list(items), self.name)
 
 
 class BudgetPlugin:
