@@ -21,7 +21,7 @@ from .monitor import DeviceMonitor
 from .plan import MemoryPlan, build_plan
 from .recovery import OomRecovery, concat, halve
 from .residency import Residency
-from .strategies import AutoStrategy, MemoryStrategy, working_set
+from .strategies import AutoStrategy, MemoryStrategy
 
 if TYPE_CHECKING:
     import torch
@@ -114,15 +114,15 @@ class UnifiedMemoryManager:
     def phase(self, name: str) -> AbstractAsyncContextManager[None]:
         """``async with umm.phase("red_heart"):`` the phase's modules are resident inside.
 
-        Under a device strategy a phase that uses no registered module (``llm`` with an API
-        backend) is *free*: it bypasses the gate, so requests in it overlap freely with others.
+        A phase whose entry moves nothing is *free* (:meth:`MemoryStrategy.gates`): one that
+        uses no registered module (``llm`` with an API backend), and every phase under
+        ``resident`` (all resident all the time) or ``cpu`` (nothing on a device). Free work
+        bypasses the gate and overlaps with any other; the gate orders only real swaps.
         """
         return self._hold(name)
 
     def _is_free(self, phase: str) -> bool:
-        strategy = self.strategy
-        return (strategy.on_device and not strategy.keeps_all
-                and not working_set(phase, self.footprints()))
+        return not self.strategy.gates(phase, self.footprints())
 
     @asynccontextmanager
     async def _hold(self, name: str) -> AsyncIterator[None]:
