@@ -19,7 +19,8 @@ from .footprint import ModuleFootprint
 from .gate import PhaseGate
 from .monitor import DeviceMonitor
 from .plan import MemoryPlan, build_plan
-from .recovery import OomRecovery, concat, halve
+from .oom import concat, halve
+from .recovery import OomRecovery
 from .residency import Residency
 from .strategies import AutoStrategy, MemoryStrategy
 

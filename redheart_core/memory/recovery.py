@@ -1,5 +1,5 @@
-"""Out-of-memory recovery: recognising the error, splitting a batch, and the one entry point
-(:meth:`OomRecovery.run`) that the memory manager offers for torch work."""
+"""Out-of-memory recovery: the one entry point (:meth:`OomRecovery.run`) that the memory
+manager offers for torch work."""
 
 from __future__ import annotations
 
@@ -7,44 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from .footprint import declared_modules
+from .oom import concat, halve, is_oom
 
 if TYPE_CHECKING:
     from .residency import Residency
-
-
-def is_oom(exc: BaseException) -> bool:
-    """torch's ``OutOfMemoryError``, or the RuntimeErrors cuBLAS / cuDNN raise for the same."""
-    try:
-        import torch
-
-        if isinstance(exc, torch.OutOfMemoryError):
-            return True
-    except (ImportError, AttributeError):
-        pass
-    return isinstance(exc, (RuntimeError, MemoryError)) and "out of memory" in str(exc).lower()
-
-
-def halve(batch: Sequence[Any]) -> list[Sequence[Any]]:
-    """The default split: two halves (the caller only splits batches of two or more)."""
-    mid = len(batch) // 2
-    return [batch[:mid], batch[mid:]]
-
-
-def concat(parts: list[Any]) -> Any:
-    """The default merge: lists and tuples concatenate, tensors and arrays concatenate on dim 0."""
-    first = parts[0]
-    if isinstance(first, (list, tuple)):
-        return type(first)(item for part in parts for item in part)
-    module = type(first).__module__.split(".")[0]
-    if module == "torch":
-        import torch
-
-        return torch.cat(parts)
-    if module == "numpy":
-        import numpy
-
-        return numpy.concatenate(parts)
-    raise TypeError(f"cannot merge split results of type {type(first).__name__}; pass merge=")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from ..phases import PHASES
 from .budget import Budget, MemoryBudgetError
 from .footprint import ModuleFootprint, module_bytes
 from .monitor import DeviceMonitor
-from .recovery import is_oom
+from .oom import is_oom
 from .strategies import MemoryStrategy
 
 if TYPE_CHECKING:

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
 from ..errors import ConfigError
-from .heads import FORMAT, FORMAT_VERSION, HeadModule, HeadNet, HeadShape, head_metadata
+from .head_net import FORMAT, FORMAT_VERSION, HeadNet, HeadShape, head_metadata
 from .targets import HeadTarget, head_target
 
+if TYPE_CHECKING:
+    from .heads import HeadModule
 
-def save_head(path: str | Path, module: HeadModule) -> Path:
+
+def save_head(path: str | Path, module: "HeadModule") -> Path:
     """Write the head of a trained module to ``path`` (atomically: a reader never sees half)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
