@@ -17,26 +17,30 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from omegaconf import DictConfig
 
+from ..analyzers.base import Analyzer
 from ..errors import ConfigError, error_type
+from ..llm.backend import LLMBackend
 from ..secrets import redact_text, register_secrets
 from ..phases import ANALYZER_STAGES, Stage, analyzer_stage
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
 from .caveats import lower_confidences
 from .context import RequestContext
-from .events import Result, StageFinished, StageStarted
+from .events import Event, Result, StageFinished, StageStarted
 from .queue import AdmissionQueue, QueueFull, batch_window
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
                      StageHandler)
-from .state import PipelineState
+from .state import PipelineState, StageCounts
 from .stream import EventStream
 from .workers import DeviceWorkers
 
 if TYPE_CHECKING:
+    from ..analyzers.embedder import Embedder
+    from ..memory.manager import UnifiedMemoryManager
     from ..plugins import PluginRegistry
 
 log = logging.getLogger("redheart.pipeline")
@@ -71,8 +75,8 @@ class Pipeline:
                                     overflow=getattr(overflow, "value", overflow))
         self.state = PipelineState()
         self.router = Router()
-        self.memory: Any = None
-        self.llm: Any = None
+        self.memory: UnifiedMemoryManager | None = None
+        self.llm: LLMBackend | None = None
         self.workers: DeviceWorkers | None = None
         self._active: dict[int, RequestContext] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -107,15 +111,15 @@ class Pipeline:
         translator = rt.translator if when != "never" else None
         self.workers = DeviceWorkers(str(self.memory.device))
 
-        by_stage: dict[Stage, list[Any]] = {stage: [] for stage in ANALYZER_STAGES}
+        by_stage: dict[Stage, list[Analyzer]] = {stage: [] for stage in ANALYZER_STAGES}
         for analyzer in analyzers:
             by_stage[analyzer_stage(analyzer, rt.registry.get("analyzers", analyzer.name))].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
         self.router = Router([
             PrepareStage(translator=translator, when=when,
                          llm_english_only=bool(self.llm.english_only),
-                         embedder_english_only=bool(getattr(embedder, "english_only", False)),
-                         embedder_model=str(getattr(embedder, "model_id", "the embedder")),
+                         embedder_english_only=embedder is not None and embedder.english_only,
+                         embedder_model=embedder.model_id if embedder is not None else "the embedder",
                          memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE),
                          **batching),
             LLMInitialStage(self.llm),
@@ -146,12 +150,13 @@ class Pipeline:
                 if self.workers is not None:
                     self.workers.shutdown()
 
-    def _provenance_models(self, analyzers: Sequence[Any], embedder: Any) -> dict[str, str]:
+    def _provenance_models(self, analyzers: Sequence[Analyzer],
+                           embedder: "Embedder | None") -> dict[str, str]:
         models: dict[str, str] = {}
         if self.llm.model:
             models["llm"] = str(self.llm.model)
-        if embedder is not None and getattr(embedder, "model_id", None):
-            models["embedder"] = str(embedder.model_id)
+        if embedder is not None:
+            models["embedder"] = embedder.model_id
         for part in (self.llm, embedder, *analyzers):
             provenance = getattr(part, "provenance", None)
             if callable(provenance):
@@ -218,7 +223,7 @@ class Pipeline:
         snapshot = self.state.snapshot()
         snapshot["queue_depth"] = self.queue.depth
         if self.llm is not None:
-            snapshot["llm_retries_total"] += int(getattr(self.llm, "retries_total", 0) or 0)
+            snapshot["llm_retries_total"] += self.llm.retries_total
         return snapshot
 
     def _check_entered(self) -> None:
@@ -227,7 +232,7 @@ class Pipeline:
                                "'async with Pipeline.from_config(cfg) as pipe:'")
 
     # ------------------------------------------------------------------ one request
-    async def _drive(self, request: TaskMessage, emit: Any) -> None:
+    async def _drive(self, request: TaskMessage, emit: Callable[[Event], None]) -> None:
         """Admit ``request`` (or raise :class:`QueueFull`), run it, emit its result."""
         started = time.perf_counter()
         task = asyncio.current_task()
@@ -249,7 +254,8 @@ class Pipeline:
         finally:
             self._tasks.discard(task)
 
-    async def _run_admitted(self, request: TaskMessage, emit: Any, started: float) -> None:
+    async def _run_admitted(self, request: TaskMessage, emit: Callable[[Event], None],
+                            started: float) -> None:
         result = AnalysisResult(request_id=request.request_id, text=request.text,
                                 llm=LLMPart(backend=self._backend_name, model=self.llm.model))
         ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
@@ -331,7 +337,8 @@ class Pipeline:
                            "stage": name, "duration_ms": duration_ms,
                            "error": _error_text(error) if error else None})
 
-    async def _attempts(self, ctx: RequestContext, handler: StageHandler, counts: Any) -> None:
+    async def _attempts(self, ctx: RequestContext, handler: StageHandler,
+                        counts: StageCounts) -> None:
         """Run the handler inside its memory phase; retry a retryable stage with backoff (the
         phase is let go while waiting); record the final failure."""
         attempt = 0

@@ -13,18 +13,23 @@ import abc
 import contextlib
 import inspect
 import re
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Sequence
 
+from ..analyzers.base import Analyzer
 from ..errors import RedheartError, StageFailure, error_type
+from ..llm.backend import LLMBackend
 from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
 from ..phases import Stage
 from ..schema import InitialAnalysis
+from ..translation import Translator
 from .batching import MicroBatcher
 from .caveats import unread_note
 from .events import Partial, Token
 
 if TYPE_CHECKING:
+    from ..analyzers.embedder import Embedder
+    from ..memory.manager import UnifiedMemoryManager
     from .context import RequestContext
     from .workers import DeviceWorkers
 
@@ -123,9 +128,9 @@ class PrepareStage(StageHandler):
 
     name = Stage.PREPARE
 
-    def __init__(self, *, translator: Any, when: str, llm_english_only: bool,
-                 embedder_english_only: bool, memory: Any, workers: "DeviceWorkers",
-                 batch_size: int, wait_s: float, could_join: Any = lambda: 1,
+    def __init__(self, *, translator: Translator | None, when: str, llm_english_only: bool,
+                 embedder_english_only: bool, memory: "UnifiedMemoryManager", workers: "DeviceWorkers",
+                 batch_size: int, wait_s: float, could_join: Callable[[], int] = lambda: 1,
                  embedder_model: str = "the embedder"):
         self.translator = translator
         self.when = when
@@ -153,7 +158,7 @@ class PrepareStage(StageHandler):
         return list(translated)
 
     def _wants_translation(self, language: str) -> bool:
-        if self.batcher is None or language != getattr(self.translator, "source", "ko"):
+        if self.batcher is None or self.translator is None or language != self.translator.source:
             return False
         return self.when == "always" or (
             self.when == "auto" and (self.llm_english_only or self.embedder_english_only))
@@ -207,7 +212,7 @@ UNREADABLE = (ValueError, AssertionError, LookupError, TypeError, AttributeError
 
 
 @contextlib.contextmanager
-def reading_replies_of(llm: Any) -> Iterator[None]:
+def reading_replies_of(llm: LLMBackend) -> Iterator[None]:
     """A reply the backend or its SDK could not read (truncated JSON, a garbled stream) is
     garbage from the vendor: an :class:`LLMOutputError` naming the backend, worth another try.
     Any other exception keeps its own type."""
@@ -229,7 +234,7 @@ class LLMInitialStage(StageHandler):
     phase = Stage.LLM_INITIAL.phase
     retryable = True
 
-    def __init__(self, llm: Any):
+    def __init__(self, llm: LLMBackend):
         self.llm = llm
 
     async def run(self, ctx: "RequestContext") -> None:
@@ -257,7 +262,7 @@ class LLMFinalStage(StageHandler):
     phase = Stage.LLM_FINAL.phase
     retryable = True
 
-    def __init__(self, llm: Any):
+    def __init__(self, llm: LLMBackend):
         self.llm = llm
 
     def can_retry(self, ctx: "RequestContext") -> bool:
@@ -301,9 +306,10 @@ class AnalyzerStage(StageHandler):
     error naming it, and the other analyzers and requests go on.
     """
 
-    def __init__(self, name: Stage, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
+    def __init__(self, name: Stage, analyzers: Sequence[Analyzer], *, embedder: "Embedder | None",
+                 memory: "UnifiedMemoryManager",
                  workers: "DeviceWorkers", batch_size: int, wait_s: float,
-                 could_join: Any = lambda: 1):
+                 could_join: Callable[[], int] = lambda: 1):
         self.name = name
         self.phase_name = name.phase
         self.analyzers = list(analyzers)
@@ -349,7 +355,7 @@ class AnalyzerStage(StageHandler):
         for c, vector in zip(ctxs, vectors):
             c.embedding = vector
 
-    def _can_run(self, ctx: "RequestContext", analyzer: Any) -> bool:
+    def _can_run(self, ctx: "RequestContext", analyzer: Analyzer) -> bool:
         name = analyzer.name
         if ctx.embedding_error is not None:
             reason = "the text could not be embedded"
@@ -363,7 +369,7 @@ class AnalyzerStage(StageHandler):
         ctx.result.add_error(self.name, f"analyzer {name!r} skipped: {reason}", "DependencyFailed")
         return False
 
-    async def _run_analyzer(self, analyzer: Any, ctxs: list["RequestContext"]) -> None:
+    async def _run_analyzer(self, analyzer: Analyzer, ctxs: list["RequestContext"]) -> None:
         """One ``analyze_batch`` call; when it fails for a batch of several requests, the batch
         is split in halves and retried, so one bad item never fails the requests batched with it."""
         name = analyzer.name

@@ -118,6 +118,8 @@ class _StagedByRegistration:
 class _MeasuredTranslator:
     """A translator that exposes its model only through ``modules()``."""
 
+    source, target = "ko", "en"
+
     def __init__(self):
         import torch
 
