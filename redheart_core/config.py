@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
+from .options import OptionError
 from .secrets import environment_secrets, redact, redact_text
 
 DEFAULT_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd", "circuit"]
@@ -348,8 +349,11 @@ def validate_options(options_cls: type | None, values: Any, key: str, owner: str
     try:
         node = OmegaConf.merge(OmegaConf.structured(options_cls), values)
         OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        OmegaConf.to_object(node)  # the dataclass's own checks (__post_init__)
     except OmegaConfBaseException as exc:
         raise _config_error(exc, prefix=key) from None
+    except OptionError as exc:
+        raise ConfigError(f"{key}.{exc.field}", f"{exc} ({owner})") from None
     return node
 
 

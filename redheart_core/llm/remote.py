@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Optional
 
 from ..errors import ConfigError
+from ..options import OptionError, check_positive, check_range
 from ..secrets import guarding_sdk_logs, redact_text, register_secrets
 from .backend import LLMBackend
 from .errors import LLMRequestError
@@ -118,6 +119,13 @@ class RemoteOptions:
     #: calls in flight at once from this process
     max_concurrency: int = 8
 
+    def __post_init__(self) -> None:
+        check_range(self, "max_concurrency", 1)
+        check_range(self, "max_retries", 0)
+        check_positive(self, "timeout_s")
+        if not self.model:
+            raise OptionError("model", "must name a model")
+
 
 class RemoteBackend(LLMBackend):
     """Shared set-up of the API backends: checked options, the key (registered as a secret), one SDK
@@ -134,13 +142,6 @@ class RemoteBackend(LLMBackend):
     placeholder_hint: ClassVar[bool] = False
 
     def __init__(self, options: Any):
-        for key, least in (("max_concurrency", 1), ("max_retries", 0)):
-            if getattr(options, key) < least:
-                raise ConfigError(f"llm.options.{key}", f"must be at least {least}, got {getattr(options, key)}")
-        if options.timeout_s <= 0:
-            raise ConfigError("llm.options.timeout_s", f"must be positive, got {options.timeout_s}")
-        if not options.model:
-            raise ConfigError("llm.options.model", "must name a model")
         self.options = options
         self.model = options.model
         self._key = resolve_api_key(options.api_key, self.env_var, self.vendor,
