@@ -357,24 +357,26 @@ def validate_options(options_cls: type | None, values: Any, key: str, owner: str
     return node
 
 
-def validate_config(cfg: DictConfig, registry: Any = None) -> None:
-    """Check every registered name and every plugin option the config uses.
+def validate_config(cfg: DictConfig, registry: Any = None) -> dict[tuple[str, str], DictConfig]:
+    """Check every registered name and every plugin option the config uses; return the
+    validated options of each part, by (options key, registered name), for the runtime to
+    build with (so nothing is validated twice by one runtime).
 
     Fails with a :class:`ConfigError` naming the full key and the valid choices.
     """
     from .plugins import get_registry
 
     registry = registry or get_registry(cfg.plugins.disabled)
-    backend = registry.get("llm_backends", cfg.llm.backend, "llm.backend")
-    validate_options(backend.options, cfg.llm.options, "llm.options",
-                     f"{backend.label} ({backend.distribution})")
-    strategy = registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy")
-    validate_options(strategy.options, cfg.memory.options, "memory.options",
-                     f"{strategy.label} ({strategy.distribution})")
+    validated: dict[tuple[str, str], DictConfig] = {}
+
+    def check(reg: Any, key: str) -> None:
+        validated[key, reg.name] = plugin_options(cfg, reg, key)
+
+    check(registry.get("llm_backends", cfg.llm.backend, "llm.backend"), "llm.options")
+    check(registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy"), "memory.options")
     if cfg.translation.translator != "none":
-        translator = registry.get("translators", cfg.translation.translator, "translation.translator")
-        validate_options(translator.options, cfg.translation.options, "translation.options",
-                         f"{translator.label} ({translator.distribution})")
+        check(registry.get("translators", cfg.translation.translator, "translation.translator"),
+              "translation.options")
     names = list(cfg.analyzers)
     for i, name in enumerate(names):
         registry.get("analyzers", name, f"analyzers[{i}]")
@@ -386,9 +388,9 @@ def validate_config(cfg: DictConfig, registry: Any = None) -> None:
         if name not in names:
             raise ConfigError(f"analyzer_options.{name}", "options for an analyzer that is not in "
                               "'analyzers'", choices=names)
-        reg = registry.get("analyzers", name)
-        validate_options(reg.options, cfg.analyzer_options[name], f"analyzer_options.{name}",
-                         f"{reg.label} ({reg.distribution})")
+    for name in names:
+        check(registry.get("analyzers", name), f"analyzer_options.{name}")
+    return validated
 
 
 def analyzer_order(names: Sequence[str], registry: Any) -> list[str]:

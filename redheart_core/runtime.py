@@ -69,7 +69,7 @@ class Runtime:
                  memory: "UnifiedMemoryManager | None" = None):
         self.config = config
         self.registry = registry or get_registry(config.plugins.disabled)
-        validate_config(config, self.registry)
+        self._options = validate_config(config, self.registry)
         self.config_hash = config_hash(config)
         if memory is not None:  # a manager of the caller's (the dry-run plan's recorder)
             self.__dict__["memory"] = memory
@@ -83,7 +83,9 @@ class Runtime:
     def _build(self, registration: Registration, options_key: str, contract: type[T], key: str) -> T:
         """:meth:`build`, typed: a config error at ``key``, naming the plugin, when the product
         does not keep ``contract``."""
-        options = plugin_options(self.config, registration, options_key)
+        options = self._options.get((options_key, registration.name))
+        if options is None:  # a part the config does not name (a conformance kit's)
+            options = plugin_options(self.config, registration, options_key)
         factory = registration.factory
         try:
             accepts_runtime = "runtime" in inspect.signature(factory).parameters

@@ -24,3 +24,22 @@ def test_an_api_backend_option_out_of_range_fails_at_load():
         load_config(overrides=["llm.backend=claude", "llm.options.max_concurrency=0"])
     assert info.value.key == "llm.options.max_concurrency"
     assert "at least 1" in str(info.value) and "claude" in str(info.value)
+
+
+def test_a_runtime_validates_each_parts_options_once(monkeypatch):
+    from redheart_core import config as config_module
+    from redheart_core.runtime import Runtime
+
+    cfg = load_config(overrides=["analyzers=[emotion]"])
+    seen: list[str] = []
+    validate = config_module.validate_options
+
+    def counting(options_cls, values, key, owner):
+        seen.append(key)
+        return validate(options_cls, values, key, owner)
+
+    monkeypatch.setattr(config_module, "validate_options", counting)
+    runtime = Runtime(cfg)
+    built = (runtime.llm, runtime.memory_strategy, runtime.analyzers)
+    assert all(built)
+    assert sorted(seen) == ["analyzer_options.emotion", "llm.options", "memory.options"]
