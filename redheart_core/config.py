@@ -50,7 +50,7 @@ class LLMConfig:
 
 @dataclass
 class EmbeddingConfig:
-    model: str = "bundled-minilm"
+    model: str = "redheart"
     project_to: Optional[int] = 768
     device: str = "auto"
     cache_size: int = 1024

@@ -38,7 +38,7 @@ from .text_cues import read_cues
 WEIGHTS = {"bentham": 0.35, "ethics": 0.25, "regret": 0.2, "emotion": 0.1, "experience": 0.1}
 #: under the model: logit-unit weights of the utility (its centred score) and of the pull of
 #: past decisions (towards their similarity-weighted score) on the acceptability logit
-MODEL_WEIGHTS = {"utility": 0.0, "experience": 0.2}
+MODEL_WEIGHTS = {"utility": 0.25, "experience": 0.1}
 #: foundations whose salience, under a painful situation, counts against the proposed course
 HARM_FOUNDATIONS = ("care_harm", "fairness", "sanctity", "liberty")
 

@@ -272,16 +272,6 @@ def embedder_from_config(embedding: Any) -> Embedder:
                         project_to=None if embedding.project_to is None else int(embedding.project_to))
 
 
-def rowwise(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``vectors @ matrix``, one row at a time: a matrix-matrix product's blocking depends on how
-    many rows share it, so a text's scores would move in the last bits with its batch."""
-    vectors = np.asarray(vectors)
-    out = np.empty((len(vectors), matrix.shape[1]), dtype=np.result_type(vectors, matrix))
-    for i, row in enumerate(vectors):
-        out[i] = row @ matrix
-    return out
-
-
 def item_encodings(embedder: Embedder, items: Sequence[Any]) -> list[Encoding]:
     """The :class:`Encoding` of each analyzer item's English text (cached by the pipeline)."""
     return embedder.encodings([item.english_text for item in items])

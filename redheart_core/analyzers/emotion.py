@@ -26,7 +26,8 @@ import numpy as np
 from ..schema import EMOTIONS, LEVELS, LOSS_EMOTIONS, InitialAnalysis
 from . import heads
 from .base import AnalyzerItem
-from .embedder import Embedder, item_encodings, rowwise
+from ..model.encoder import rowwise
+from .embedder import Embedder, item_encodings
 from .options import EmotionOptions, uses_model
 from .text_cues import clause_spans, read_cues
 

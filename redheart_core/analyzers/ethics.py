@@ -27,7 +27,8 @@ import numpy as np
 
 from ..schema import FOUNDATIONS, LOSS_EMOTIONS
 from .base import AnalyzerItem
-from .embedder import Embedder, item_vectors, rowwise
+from ..model.encoder import rowwise
+from .embedder import Embedder, item_vectors
 from .options import EthicsOptions, uses_model
 from .text_cues import read_cues
 

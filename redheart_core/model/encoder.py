@@ -131,6 +131,16 @@ def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: s
     return list(zip(parts, pool.map(fn, parts)))
 
 
+def rowwise(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``vectors @ matrix``, one row at a time: a matrix-matrix product's blocking depends on how
+    many rows share it, so a text's scores would move in the last bits with its batch."""
+    vectors = np.asarray(vectors)
+    out = np.empty((len(vectors), matrix.shape[1]), dtype=np.result_type(vectors, matrix))
+    for i, row in enumerate(vectors):
+        out[i] = row @ matrix
+    return out
+
+
 @dataclass
 class _Window:
     text: int          # which text it belongs to

@@ -11,12 +11,14 @@ mapped linearly), emotions a distribution.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .encoder import rowwise
 from .tasks import TASKS
 
 
@@ -82,19 +84,22 @@ class ModelHeads:
     calibration: Calibration = field(default_factory=Calibration)
 
     def raw(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
-        """Each head's raw outputs, the same for a vector whatever batch it comes in."""
-        from .encoder import batch_invariant
+        """Each head's raw outputs, the same for a vector whatever batch it comes in.
 
-        param = next(self.net.parameters())
+        On the CPU the heads run as :class:`FoldedHeads`, one vector at a time; elsewhere as the
+        network, on the whole batch.
+        """
         vectors = np.asarray(vectors, dtype=np.float32)
+        param = next(self.net.parameters())
+        if param.device.type == "cpu":
+            return self.folded(vectors)
+        with torch.inference_mode():
+            out = self.net(torch.as_tensor(vectors, device=param.device))
+        return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
 
-        def run(rows: np.ndarray) -> dict[str, np.ndarray]:
-            with torch.inference_mode():
-                out = self.net(torch.as_tensor(vectors[rows], device=param.device))
-            return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
-
-        parts = batch_invariant(run, len(vectors), param.device.type)
-        return {name: np.concatenate([out[name] for _, out in parts]) for name in self.net.heads}
+    @cached_property
+    def folded(self) -> "FoldedHeads":
+        return FoldedHeads.fold(self.net)
 
     def read(self, vectors: np.ndarray) -> Readings:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.net.dim)
@@ -104,3 +109,53 @@ class ModelHeads:
         utility = (raw["utility"][:, 0] - cal.utility_center) / cal.utility_scale
         vad = np.clip(raw["vad"] * np.asarray(cal.vad_std) + np.asarray(cal.vad_mean), -1.0, 1.0)
         return Readings(acceptability, utility, vad, _softmax(raw["emotion"]))
+
+
+@dataclass(frozen=True)
+class FoldedHeads:
+    """Every head as two float64 matrices read one vector at a time.
+
+    A matrix-matrix product's blocking depends on how many rows share it, which would move a
+    text's scores in the last bits with its batch. Each head's LayerNorm affine is folded into
+    its first layer (``W diag(g) x̂ + W b + c``), the first layers are stacked side by side and
+    the second ones block-diagonally, so one vector takes two matrix-vector products.
+    """
+
+    eps: float
+    first: np.ndarray   # (dim, heads * hidden)
+    first_bias: np.ndarray
+    second: np.ndarray  # (heads * hidden, total outputs)
+    second_bias: np.ndarray
+    outputs: dict[str, slice]
+
+    @classmethod
+    def fold(cls, net: HeadSet) -> "FoldedHeads":
+        firsts, first_biases, seconds, second_biases, outputs, eps = [], [], [], [], {}, 1e-5
+        width = 0
+        for name, head in net.heads.items():
+            norm, linear, _, _, out = head
+            g, b = (t.detach().double().cpu().numpy() for t in (norm.weight, norm.bias))
+            w, c = (t.detach().double().cpu().numpy() for t in (linear.weight, linear.bias))
+            firsts.append((w * g).T)
+            first_biases.append(w @ b + c)
+            seconds.append(out.weight.detach().double().cpu().numpy().T)
+            second_biases.append(out.bias.detach().double().cpu().numpy())
+            outputs[name] = slice(width, width + out.out_features)
+            width += out.out_features
+            eps = norm.eps
+        second = np.zeros((sum(m.shape[0] for m in seconds), width))
+        row = 0
+        for m, (name, cols) in zip(seconds, outputs.items()):
+            second[row:row + m.shape[0], cols] = m
+            row += m.shape[0]
+        return cls(eps, np.hstack(firsts), np.concatenate(first_biases), second,
+                   np.concatenate(second_biases), outputs)
+
+    def __call__(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        x = np.asarray(vectors, dtype=np.float64)
+        centred = x - x.mean(axis=-1, keepdims=True)
+        normed = centred / np.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + self.eps)
+        hidden = rowwise(normed, self.first) + self.first_bias
+        hidden = 0.5 * hidden * (1.0 + torch.special.erf(torch.from_numpy(hidden / np.sqrt(2.0))).numpy())
+        out = rowwise(hidden, self.second) + self.second_bias
+        return {name: out[:, cols] for name, cols in self.outputs.items()}

@@ -13,11 +13,17 @@ from redheart_core.analyzers.base import AnalyzerItem
 from redheart_core.errors import ConfigError
 
 
-def test_bundled_model_gives_unit_float32_vectors_of_384_dimensions(embedder):
+def test_the_default_red_heart_model_gives_unit_float32_vectors_of_384_dimensions(embedder):
     vectors = embedder.encode(["The river flooded the village.", "We celebrated."])
     assert vectors.shape == (2, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert embedder.model_id == BUNDLED_ID and embedder.dim == 384 and embedder.english_only
+    assert embedder.model_id.startswith("redheart:redheart-minilm-v1@")
+    assert embedder.dim == 384 and embedder.english_only and embedder.heads is not None
+
+
+def test_the_bundled_minilm_is_the_plain_model_without_heads():
+    plain = embedder_module.Embedder(embedder_module.resolve_model("bundled-minilm"), device="cpu")
+    assert plain.model_id == BUNDLED_ID and plain.heads is None
 
 
 def test_one_instance_per_model_id_even_when_asked_from_many_threads(embedder):
@@ -66,7 +72,7 @@ def test_a_single_short_sentence_is_not_padded_to_512_tokens(embedder):
 def test_batched_and_single_encoding_agree(embedder):
     texts = ["short", "a much longer sentence about a difficult choice at work today"]
     batched = embedder.encode(texts)
-    fresh = embedder_module.Embedder(embedder_module.resolve_model("bundled-minilm"), device="cpu")
+    fresh = embedder_module.Embedder(embedder_module.resolve_model("redheart"), device="cpu")
     single = np.stack([fresh.encode([t])[0] for t in texts])
     np.testing.assert_allclose(batched, single, atol=1e-5)
 

@@ -139,10 +139,10 @@ def test_a_batch_gives_the_same_outputs_as_one_at_a_time(analyzers):
         assert x["distribution"] == pytest.approx(y["distribution"], abs=1e-5)
 
 
-def test_temperature_is_calibrated_on_the_exemplars(analyzers):
-    temperature = analyzers["emotion"].classifier.temperature
+def test_the_heuristic_prototypes_temperature_is_calibrated_on_the_exemplars():
+    temperature = build("emotion", method="heuristic").classifier.temperature
     assert 0.005 < temperature < 0.5
-    assert build("emotion", temperature=0.2).classifier.temperature == 0.2
+    assert build("emotion", method="heuristic", temperature=0.2).classifier.temperature == 0.2
 
 
 def test_a_very_long_text_is_read_in_a_bounded_number_of_clauses(analyzers):

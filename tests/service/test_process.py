@@ -145,7 +145,7 @@ def test_an_address_that_cannot_be_bound_exits_2():
 def test_serve_says_what_it_loads_and_where_it_is_ready_and_ctrl_c_exits_130(serve_process):
     server = serve_process("--set", "analyzers=[emotion]")
     log = server.log()
-    assert "loading: LLM backend none; analyzers emotion; embedder bundled-minilm" in log
+    assert "loading: LLM backend none; analyzers emotion; embedder redheart" in log
     assert f"ready: http://127.0.0.1:{server.port} (" in log
     assert log.index("loading:") < log.index("loaded in") < log.index("ready:")
     assert " INFO " not in log, "quiet by default: no per-request records"

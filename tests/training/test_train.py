@@ -14,9 +14,6 @@ from redheart_core.training.checkpoints import read_head_metadata
 
 from .conftest import EMOTION_DATA, read_jsonl, write_jsonl
 
-EMBEDDER_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-
 def train_cli(*args: str):
     return CliRunner().invoke(cli, ["train", *args, "--no-progress"], catch_exceptions=False)
 
@@ -35,7 +32,9 @@ def test_training_the_emotion_head_prints_accuracy_and_macro_f1(emotion_head):
     assert "accuracy" in output and "macro_f1" in output
     assert f"--set analyzer_options.emotion.checkpoint={out}" in output
     meta = read_head_metadata(out)
-    assert meta["embedder_id"] == EMBEDDER_ID
+    from redheart_core.analyzers.embedder import get_embedder
+
+    assert meta["embedder_id"] == get_embedder("redheart").model_id  # the default encoder
     assert 0.0 <= meta["metrics"]["accuracy"] <= 1.0
     assert list(out.parent.glob("emotion-checkpoints/emotion-epoch=*.ckpt"))  # Lightning's own
 
