@@ -21,13 +21,13 @@ def test_plan_json_has_the_documented_shape_and_exits_0_when_it_fits(plan_cli):
     assert plan["strategy"] == "phase_swap" and plan["device"] == "cuda"
     assert plan["budget_bytes"] == embedder + 100 * KIB
     modules = dict(plan["modules"])
-    assert modules.pop("embedder", {"phases": ["red_heart"]})["phases"] == ["red_heart"]
+    assert all(modules.pop(name)["phases"] == ["red_heart"] for name in plan_cli.shared)
     assert modules == {
         "mt_encoder": {"bytes": 64 * KIB, "phases": ["red_heart"], "priority": 5},
         "mt_circuit_head": {"bytes": 32 * KIB, "phases": ["circuit"], "priority": 1},
         "mt_llm": {"bytes": 128 * KIB, "phases": ["llm"], "priority": 0},
     }
-    red_heart = ["mt_encoder", "embedder"] if embedder else ["mt_encoder"]
+    red_heart = ["mt_encoder", *plan_cli.shared]  # by priority: 5, then 2 by name
     assert plan["phases"] == {
         "red_heart": {"resident": red_heart, "bytes": embedder + 64 * KIB},
         "circuit": {"resident": ["mt_encoder", "mt_circuit_head"], "bytes": 96 * KIB},
