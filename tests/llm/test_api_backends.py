@@ -21,9 +21,9 @@ from redheart_core.llm.errors import LLMOutputError, LLMRequestError
 from redheart_core.llm.reading import BOUNDED_READING_SCHEMA, INITIAL_READING_SCHEMA, summary_request
 from redheart_core.llm.usage import usage_meter
 from redheart_core.schema import AnalysisResult
-from redheart_core.testing.standin_servers import (
-    SAMPLE_READING as GOOD, AnthropicStandin, OpenAIStandin, Reply, StandinServer,
-)
+from redheart_core.testing.standin_servers import SAMPLE_READING as GOOD, Reply, StandinServer
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 KEY = "sk-test-DO-NOT-LEAK-4b1d"
 SUMMARY = "Refusing kindly keeps both the friendship and your integrity. " * 3
