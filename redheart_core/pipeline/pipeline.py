@@ -269,9 +269,8 @@ class Pipeline:
             del self._active[id(ctx)]
             ctx.position = len(ctx.route)
             for handler in ctx.route:
-                batcher = getattr(handler, "batcher", None)
-                if batcher is not None:
-                    batcher.nudge()
+                if handler.batcher is not None:
+                    handler.batcher.nudge()
         result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
         result.memory = self._memory_part(swaps_before)
         result.provenance = Provenance(config_hash=self.runtime.config_hash,

@@ -44,6 +44,8 @@ class StageHandler(abc.ABC):
     name: str = "?"
     phase: str | None = None
     retryable: bool = False
+    #: the micro-batcher a batching stage gathers requests in (nudged when a request leaves)
+    batcher: MicroBatcher[Any, Any] | None = None
 
     @abc.abstractmethod
     async def run(self, ctx: "RequestContext") -> None:
