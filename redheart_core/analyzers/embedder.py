@@ -94,7 +94,10 @@ def resolve_model(model: str) -> ModelSource:
         meta, _, _ = read_model(artifact)
         base = _plain(meta.base)
         name = SHIPPED if model == REDHEART else str(artifact)
-        return ModelSource(f"redheart:{name}@{meta.base_digest[:8]}", base.path, artifact)
+        # the description holds the run's calibration and dev figures: a retrained file is a
+        # different model (stored experience and trained heads are keyed by this id)
+        digest = hashlib.blake2b(meta.to_json().encode(), digest_size=4).hexdigest()
+        return ModelSource(f"redheart:{name}@{digest}", base.path, artifact)
     return _plain(model)
 
 
