@@ -121,8 +121,10 @@ async def test_200_requests_with_modules_twice_the_budget_lose_nothing(budget_pl
         torch.ones(64, 64, device="cuda") @ torch.ones(64, 64, device="cuda")  # context, cuBLAS
         torch.cuda.synchronize()
         nvml = NvmlPeak()
-    # the shared embedder (red_heart phase) is part of the pipeline: size the rest around it
-    embedder = module_bytes(embedder_from_config(load_config(overrides=settings).embedding).module)
+    # the shared embedder and the model heads it carries (red_heart phase) are part of the
+    # pipeline: size the rest around them
+    shared = embedder_from_config(load_config(overrides=settings).embedding)
+    embedder = sum(module_bytes(m) for m in shared.modules().values())
     budget = embedder + 8 * MIB if device == "cpu" else 2 * 1024 ** 3
     limit = int(budget * (1 - headroom))
     sizes = budget_plugin.sizes
