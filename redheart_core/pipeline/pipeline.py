@@ -27,7 +27,7 @@ from ..llm.backend import LLMBackend
 from ..secrets import redact_text, register_secrets
 from ..phases import ANALYZER_STAGES, Stage, analyzer_stage
 from ..runtime import Runtime
-from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
+from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, StageError, TaskMessage
 from .caveats import lower_confidences
 from .context import RequestContext
 from .events import Event, Result, StageFinished, StageStarted
@@ -410,7 +410,7 @@ def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, ConfigError) and getattr(exc, "retryable", True) is not False
 
 
-def _error_text(error: Any) -> str:
+def _error_text(error: StageError) -> str:
     return f"{error.type}: {error.message}"
 
 
