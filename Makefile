@@ -35,7 +35,7 @@ $(STAMP): $(PYPROJECTS) $(EXAMPLE_FILES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,serve,train]'
 	# compat: a path entry, so a plugin's outer folder in the working directory cannot shadow it
 	$(PIP) install --quiet --config-settings editable_mode=compat $(addprefix -e ./,$(PLUGINS))
 	$(PIP) install --quiet --no-deps --force-reinstall ./$(EXAMPLE)

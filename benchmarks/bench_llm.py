@@ -22,7 +22,8 @@ async def _api_figures() -> tuple[float, float, float]:
     import httpx
 
     from redheart_core.llm.backend import LLMRequest, Message
-    from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin
+    from redheart_core.testing.standin_servers import SAMPLE_READING
+    from redheart_plugins_claude.standin import AnthropicStandin
     from redheart_plugins_claude import ClaudeOptions
     from redheart_plugins_claude.backend import ClaudeBackend
 

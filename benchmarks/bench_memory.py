@@ -105,11 +105,11 @@ def peak_over_budget_loop(budget: int, requests: int = 200) -> dict[str, int]:
     with NVML sampled in a thread; returns the peak used above the starting level."""
     import torch
 
-    from redheart_core.memory import UnifiedMemoryManager
+    from redheart_core.memory import PhaseSwapStrategy, UnifiedMemoryManager
 
     torch.cuda.init()
     torch.zeros(1, device="cuda")
-    umm = UnifiedMemoryManager("cuda", budget, "phase_swap", headroom=0.2)
+    umm = UnifiedMemoryManager("cuda", budget, PhaseSwapStrategy(), headroom=0.2)
     share = budget * 2 // 3
     modules = {phase: layered_model(share, 8) for phase in ("red_heart", "circuit", "llm")}
     for phase, model in modules.items():
@@ -181,8 +181,8 @@ def cuda_figures() -> bool:
 def cpu_figures() -> bool:
     import torch
 
-    from redheart_core.memory import (Budget, ModuleFootprint, PhaseSwapStrategy, SwapOptions,
-                                      UnifiedMemoryManager, build_plan)
+    from redheart_core.memory import (Budget, CpuStrategy, ModuleFootprint, PhaseSwapStrategy,
+                                      SwapOptions, UnifiedMemoryManager, build_plan)
 
     nbytes = 128 * MIB
     src = torch.empty(nbytes, dtype=torch.uint8)
@@ -221,7 +221,7 @@ def cpu_figures() -> bool:
         build_plan(footprints, PhaseSwapStrategy(), "cuda", Budget(8 * GIB))
     plan_ms = (time.perf_counter() - start) / 20 * 1000
 
-    gate_umm = UnifiedMemoryManager("cpu", GIB, "cpu")
+    gate_umm = UnifiedMemoryManager("cpu", GIB, CpuStrategy())
 
     async def holders():
         async def one(i):

@@ -9,6 +9,13 @@
    vectors) with ``batch_size=16`` (``concurrency=32``, so the next batch gathers while one
    runs), against calling the shared embedder directly on texts of the same shape in batches
    of 16. Target: at least 0.8x the direct throughput.
+4. Overlap: 32 requests with the default analyzers and a 200 ms API LLM, under each of the
+   ``cpu``, ``resident`` and ``phase_swap`` strategies, against the ideal bound measured in the
+   same run: max(the LLM alone, the analyzers alone with an instant LLM). The LLM serves 8
+   calls at once (an API backend's ``max_concurrency``) and every request is admitted
+   (``concurrency=32``), so analyzers can run while requests wait for the LLM. Target:
+   throughput at least 0.9x the bound (the LLM holds no device memory, so it must not wait
+   for analyzer batches).
 """
 
 from __future__ import annotations
@@ -25,20 +32,31 @@ from redheart_core.plugins import get_registry
 from redheart_core.schema import AnalysisResult, InitialAnalysis
 
 LLM_CALL_S = 0.2
+#: calls the slow backend serves at once, as an API backend's default max_concurrency
+LLM_CONCURRENCY = 8
 ROUNDS = 2
 SITUATION = ("My colleague keeps taking credit for my work in meetings, and I am deciding whether "
              "to raise it with our manager or talk to him first.")
 
 
 class SlowBackend(NoneBackend):
-    """The offline backend behind 200 ms of network-like latency per call."""
+    """The offline backend behind 200 ms of network-like latency per call, at most
+    ``LLM_CONCURRENCY`` calls at once (an API backend's ``max_concurrency``)."""
+
+    def __init__(self, options: NoneOptions):
+        super().__init__(options)
+        self._calls = asyncio.Semaphore(LLM_CONCURRENCY)  # one pipeline, one event loop
+
+    async def _wait(self) -> None:
+        async with self._calls:
+            await asyncio.sleep(LLM_CALL_S)
 
     async def analyze_initial(self, text: str) -> InitialAnalysis:
-        await asyncio.sleep(LLM_CALL_S)
+        await self._wait()
         return await super().analyze_initial(text)
 
     async def stream_summary(self, result: AnalysisResult):  # type: ignore[override]
-        await asyncio.sleep(LLM_CALL_S)
+        await self._wait()
         async for chunk in super().stream_summary(result):
             yield chunk
 
@@ -142,6 +160,33 @@ async def batching_throughput(n: int = 256, batch: int = 16) -> tuple[float, flo
     return direct, piped
 
 
+OVERLAP_STRATEGIES = ("cpu", "resident", "phase_swap")
+
+
+async def _timed(cfg: Any, texts: list[str]) -> float:
+    async with Pipeline.from_config(cfg) as pipe:
+        await pipe.analyze_many(texts[:4])  # load and warm the models
+        start = time.perf_counter()
+        results = await pipe.analyze_many(texts)
+        seconds = time.perf_counter() - start
+    assert all(r.ok for r in results), [r.errors for r in results if not r.ok][:1]
+    return seconds
+
+
+async def overlap_against_bound(strategy: str, n: int = 32) -> tuple[float, float, float]:
+    """(LLM alone, analyzers alone, together) in seconds for ``n`` requests under ``strategy``."""
+    common = [f"memory.strategy={strategy}", "memory.device=cpu", f"pipeline.concurrency={n}"]
+    run = time.perf_counter_ns() % 100_000  # the embedder caches per process: new texts per call
+
+    def texts(tag: str) -> list[str]:
+        return [f"{SITUATION} (case {run}-{tag}-{i})" for i in range(n)]
+
+    llm = await _timed(config("llm.backend=bench-slow", "analyzers=[]", *common), texts("llm"))
+    analyzers = await _timed(config("llm.backend=bench-instant", *common), texts("analyzers"))
+    together = await _timed(config("llm.backend=bench-slow", *common), texts("together"))
+    return llm, analyzers, together
+
+
 def main() -> bool:
     registry = get_registry()
     registry.register_plugin(BenchPlugin(), "bench-pipeline")
@@ -159,9 +204,16 @@ def main() -> bool:
         share = piped_tps / direct_tps
         print(f"red_heart micro-batching, batch 16: embedder directly {direct_tps:7.1f} texts/s, "
               f"through the pipeline {piped_tps:7.1f} requests/s -> {share:4.2f}x  (target >= 0.8x)")
+        overlaps = []
+        for strategy in OVERLAP_STRATEGIES:
+            llm, analyzers, together = asyncio.run(overlap_against_bound(strategy))
+            overlaps.append(max(llm, analyzers) / together)
+            print(f"32 requests, default analyzers + 200 ms API LLM, strategy {strategy:<10}: "
+                  f"LLM alone {llm:5.2f} s, analyzers alone {analyzers:5.2f} s, together "
+                  f"{together:5.2f} s -> {overlaps[-1]:4.2f}x the ideal bound  (target >= 0.9x)")
     finally:
         registry.unregister_plugin("bench-pipeline")
-    return ratio >= 4 and overhead_ms <= 1.0 and share >= 0.8
+    return ratio >= 4 and overhead_ms <= 1.0 and share >= 0.8 and min(overlaps) >= 0.9
 
 
 if __name__ == "__main__":

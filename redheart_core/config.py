@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError
+from .options import OptionError
+from .secrets import environment_secrets, redact, redact_text
 
 DEFAULT_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd", "circuit"]
 
@@ -179,8 +181,6 @@ _UNSET_ENV = re.compile(r"Environment variable '([^']+)' not found")
 
 def _scrub(message: str) -> str:
     """``message`` without secret-looking values (a key pasted into the wrong option)."""
-    from .logs import environment_secrets, redact_text
-
     return redact_text(message, environment_secrets())
 
 
@@ -293,8 +293,6 @@ def _check_ranges(cfg: DictConfig) -> None:
         raise ConfigError("memory.headroom", f"must be in [0, 1), got {cfg.memory.headroom}")
     if cfg.memory.vram_budget_gb <= 0:
         raise ConfigError("memory.vram_budget_gb", "must be positive")
-    from .memory.build import check_device
-
     check_device(cfg.memory.device)
     if not 0 <= cfg.experience.threshold <= 1:
         raise ConfigError("experience.threshold", "must be in [0, 1]")
@@ -307,6 +305,16 @@ def _check_ranges(cfg: DictConfig) -> None:
         from .analyzers.experience_file import check_store_path
 
         check_store_path(cfg.experience.path)
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_CHOICES = ["auto", "cpu", "cuda", "cuda:N", "mps"]
+
+
+def check_device(configured: str) -> None:
+    """Fail on a ``memory.device`` torch would not understand (before anything is built)."""
+    if not _DEVICE.match(str(configured)):
+        raise ConfigError("memory.device", f"unknown device {configured!r}", choices=DEVICE_CHOICES)
 
 
 def _check_api_keys(keys: Any) -> None:
@@ -341,29 +349,34 @@ def validate_options(options_cls: type | None, values: Any, key: str, owner: str
     try:
         node = OmegaConf.merge(OmegaConf.structured(options_cls), values)
         OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        OmegaConf.to_object(node)  # the dataclass's own checks (__post_init__)
     except OmegaConfBaseException as exc:
         raise _config_error(exc, prefix=key) from None
+    except OptionError as exc:
+        raise ConfigError(f"{key}.{exc.field}", f"{exc} ({owner})") from None
     return node
 
 
-def validate_config(cfg: DictConfig, registry: Any = None) -> None:
-    """Check every registered name and every plugin option the config uses.
+def validate_config(cfg: DictConfig, registry: Any = None) -> dict[tuple[str, str], DictConfig]:
+    """Check every registered name and every plugin option the config uses; return the
+    validated options of each part, by (options key, registered name), for the runtime to
+    build with (so nothing is validated twice by one runtime).
 
     Fails with a :class:`ConfigError` naming the full key and the valid choices.
     """
     from .plugins import get_registry
 
     registry = registry or get_registry(cfg.plugins.disabled)
-    backend = registry.get("llm_backends", cfg.llm.backend, "llm.backend")
-    validate_options(backend.options, cfg.llm.options, "llm.options",
-                     f"{backend.label} ({backend.distribution})")
-    strategy = registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy")
-    validate_options(strategy.options, cfg.memory.options, "memory.options",
-                     f"{strategy.label} ({strategy.distribution})")
+    validated: dict[tuple[str, str], DictConfig] = {}
+
+    def check(reg: Any, key: str) -> None:
+        validated[key, reg.name] = plugin_options(cfg, reg, key)
+
+    check(registry.get("llm_backends", cfg.llm.backend, "llm.backend"), "llm.options")
+    check(registry.get("memory_strategies", cfg.memory.strategy, "memory.strategy"), "memory.options")
     if cfg.translation.translator != "none":
-        translator = registry.get("translators", cfg.translation.translator, "translation.translator")
-        validate_options(translator.options, cfg.translation.options, "translation.options",
-                         f"{translator.label} ({translator.distribution})")
+        check(registry.get("translators", cfg.translation.translator, "translation.translator"),
+              "translation.options")
     names = list(cfg.analyzers)
     for i, name in enumerate(names):
         registry.get("analyzers", name, f"analyzers[{i}]")
@@ -375,9 +388,9 @@ def validate_config(cfg: DictConfig, registry: Any = None) -> None:
         if name not in names:
             raise ConfigError(f"analyzer_options.{name}", "options for an analyzer that is not in "
                               "'analyzers'", choices=names)
-        reg = registry.get("analyzers", name)
-        validate_options(reg.options, cfg.analyzer_options[name], f"analyzer_options.{name}",
-                         f"{reg.label} ({reg.distribution})")
+    for name in names:
+        check(registry.get("analyzers", name), f"analyzer_options.{name}")
+    return validated
 
 
 def analyzer_order(names: Sequence[str], registry: Any) -> list[str]:
@@ -417,34 +430,6 @@ def plugin_options(cfg: DictConfig, registration: Any, key: str) -> Any:
 
 
 # --------------------------------------------------------------------------- showing
-
-_SECRET = re.compile(r"key|token|secret|password", re.IGNORECASE)
-REDACTED = "***"
-
-
-def is_secret_key(name: str) -> bool:
-    return bool(_SECRET.search(name))
-
-
-def redact(value: Any) -> Any:
-    """A copy of plain data with string values under secret-looking keys replaced by ``***``
-    (every string inside such a key too: ``server.api_keys: {ops: ***}``)."""
-    if isinstance(value, dict):
-        return {k: (_redact_all(v) if is_secret_key(str(k)) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def _redact_all(value: Any) -> Any:
-    if isinstance(value, str):
-        return REDACTED if value else value
-    if isinstance(value, dict):
-        return {k: _redact_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_all(v) for v in value]
-    return value
-
 
 def to_plain(cfg: DictConfig, *, resolve: bool = True) -> dict[str, Any]:
     """The config as plain data with secrets redacted; unresolvable interpolations stay as text."""

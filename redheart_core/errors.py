@@ -12,6 +12,17 @@ from typing import Iterable
 class RedheartError(Exception):
     """Base class for every error redheart raises on purpose."""
 
+    #: the ``type`` a result's error records it under; empty: the class name
+    type_name: str = ""
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``type`` an error is recorded under: a :class:`RedheartError`'s ``type_name``, or
+    else its class name."""
+    if isinstance(exc, RedheartError) and exc.type_name:
+        return exc.type_name
+    return type(exc).__name__
+
 
 class ConfigError(RedheartError):
     """A configuration value is missing, unknown or of the wrong type.

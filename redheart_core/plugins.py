@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import importlib
 import importlib.metadata
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from . import hookspecs
 from .errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "redheart"
+
+log = logging.getLogger("redheart.plugins")
 
 #: plugin kind -> registration hook
 KINDS: dict[str, str] = {
@@ -143,6 +146,8 @@ class PluginRegistry:
         self._clashes: dict[tuple[str, str], list[Registration]] = {}
         #: kind -> name -> why it is left out (the plugins.disabled entry that blocks it)
         self._disabled: dict[str, dict[str, str]] = {k: {} for k in KINDS}
+        #: observer hook -> (label, caller) per implementing plugin (see :meth:`notify`)
+        self._observers: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
         for name, module in BUILTIN_PLUGINS:
             self._load_builtin(name, module)
         if entry_points:
@@ -274,6 +279,7 @@ class PluginRegistry:
         """Ask every registered plugin, in load order, what it registers."""
         self._registrations = {k: {} for k in KINDS}
         self._clashes = {}
+        self._observers = {}
         for plugin_name in self._order:
             obj = self.pm.get_plugin(plugin_name)
             info = self.infos[plugin_name]
@@ -385,10 +391,35 @@ class PluginRegistry:
         """Loaded plugin name -> version, for a result's provenance."""
         return {i.name: i.version for i in self.infos.values() if i.status == "ok"}
 
-    @property
-    def hook(self):
-        """Observer hooks: ``registry.hook.redheart_request_finished(result=...)``."""
-        return self.pm.hook
+    # ---------------------------------------------------------------- observers
+    def notify(self, hook: str, **kwargs: Any) -> None:
+        """Call the observer hook ``hook`` (``redheart_request_started`` ...) with ``kwargs``,
+        each plugin on its own: one that raises is logged and neither breaks the caller nor
+        keeps the other observers from hearing of it. When a plugin wraps the hook
+        (``hookwrapper``), the hook is called once, as that plugin asked."""
+        for label, call in self._observer_calls(hook):
+            try:
+                call(**kwargs)
+            except Exception:
+                log.exception("observer hook %s raised; the request goes on", label,
+                              extra={"event": "hook_failed"})
+
+    def _observer_calls(self, hook: str) -> list[tuple[str, Callable[..., Any]]]:
+        """One caller per implementing plugin, in pluggy's call order (last registered first),
+        each a subset of the hook holding that plugin alone; rebuilt when plugins change."""
+        calls = self._observers.get(hook)
+        if calls is None:
+            caller = getattr(self.pm.hook, hook)
+            impls = caller.get_hookimpls()
+            if any(impl.hookwrapper or impl.wrapper for impl in impls):
+                calls = [(f"{hook} (wrapped)", caller)]
+            else:
+                everyone = [impl.plugin for impl in impls]
+                calls = [(f"{hook} of plugin {impl.plugin_name!r}",
+                          self.pm.subset_hook_caller(hook, [p for p in everyone if p is not impl.plugin]))
+                         for impl in reversed(impls)]
+            self._observers[hook] = calls
+        return calls
 
 
 _cache: dict[tuple[str, ...], PluginRegistry] = {}

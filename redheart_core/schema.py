@@ -15,6 +15,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, TypeVar, Union
 
+from .errors import error_type
+from .phases import STAGES
+
 SCHEMA_VERSION = "1"
 
 #: the one canonical emotion label set and order, everywhere
@@ -28,7 +31,6 @@ BENTHAM_DIMENSIONS: tuple[str, ...] = (
 )
 BENTHAM_LAYERS: tuple[str, ...] = ("contextual", "temporal", "social", "ethical", "emotional", "cognitive")
 FOUNDATIONS: tuple[str, ...] = ("care_harm", "fairness", "loyalty", "authority", "sanctity", "liberty")
-STAGES: tuple[str, ...] = ("prepare", "llm_initial", "red_heart", "circuit", "llm_final")
 
 T = TypeVar("T")
 
@@ -295,7 +297,7 @@ class AnalysisResult(Record):
     def add_error(self, stage: str, exc: BaseException | str, type_name: str | None = None) -> StageError:
         """Record a stage failure; the message never carries a traceback."""
         if isinstance(exc, BaseException):
-            type_name = type_name or getattr(exc, "type_name", None) or type(exc).__name__
+            type_name = type_name or error_type(exc)
             message = str(exc) or type(exc).__name__
         else:
             message = exc
@@ -328,24 +330,12 @@ class AnalysisResult(Record):
 
 @dataclass
 class TaskMessage(Record):
-    """A request as it travels between stages."""
+    """A request as the pipeline's observer hooks see it (``submitted_at``: ``time.time()``
+    when it was submitted)."""
 
     request_id: str
     text: str
     priority: int = 0
-    stage: str = "prepare"
     submitted_at: float = 0.0
-    attempt: int = 0
     #: the caller's experience namespace ("" unless the service names one)
     namespace: str = ""
-
-
-@dataclass
-class ResultMessage(Record):
-    """What one stage reports back for one request."""
-
-    request_id: str
-    stage: str
-    ok: bool
-    seconds: float = 0.0
-    error: Optional[StageError] = None

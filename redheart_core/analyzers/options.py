@@ -1,4 +1,5 @@
-"""The options of the built-in analyzers (``analyzer_options.<name>.*``), validated by OmegaConf.
+"""The options of the built-in analyzers (``analyzer_options.<name>.*``), validated by OmegaConf
+and by their own ``__post_init__`` ranges, once, when the config is loaded.
 
 Kept apart from the analyzers so that registering them imports nothing heavy.
 """
@@ -10,6 +11,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import ConfigError
+from ..options import check_range
 
 if TYPE_CHECKING:
     from .embedder import Embedder
@@ -48,6 +50,11 @@ class EmotionOptions:
     top_k: int = 3  # nearest exemplars averaged per label
     llm_weight: float = 0.5  # share of the LLM's reading in the distribution (0..1)
 
+    def __post_init__(self) -> None:
+        check_range(self, "top_k", 1)
+        check_range(self, "llm_weight", 0.0, 1.0)
+        check_range(self, "temperature", 1e-6)
+
 
 @dataclass
 class BenthamOptions:
@@ -64,6 +71,9 @@ class EthicsOptions:
     method: Method = Method.auto  # model: wrongness from the acceptability head raises salience
     llm_weight: float = 0.3  # how far each ethical issue the LLM names raises its foundation (0..1)
 
+    def __post_init__(self) -> None:
+        check_range(self, "llm_weight", 0.0, 1.0)
+
 
 @dataclass
 class RegretOptions:
@@ -71,6 +81,9 @@ class RegretOptions:
 
     checkpoint: Optional[str] = None  # a trained head giving anticipated regret (blended in)
     max_duration_hours: float = 168.0  # how long the strongest regret is expected to last
+
+    def __post_init__(self) -> None:
+        check_range(self, "max_duration_hours", 0.0)
 
 
 @dataclass
@@ -82,6 +95,11 @@ class SurdOptions:
     bins: int = 4  # equal-width bins per variable for the joint histogram
     spread: float = 0.15  # noise scale on the 0..1 factors (doubled for valence)
 
+    def __post_init__(self) -> None:
+        check_range(self, "samples", 10)
+        check_range(self, "bins", 2, 16)
+        check_range(self, "spread", 0.0, 1.0)
+
 
 @dataclass
 class CircuitOptions:
@@ -91,3 +109,7 @@ class CircuitOptions:
     store: bool = True  # write each decision back into the experience store
     top_k: Optional[int] = None  # matches to recall; null: experience.top_k
     threshold: Optional[float] = None  # least cosine similarity; null: experience.threshold
+
+    def __post_init__(self) -> None:
+        check_range(self, "top_k", 1)
+        check_range(self, "threshold", 0.0, 1.0)

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from .options import (BenthamOptions, CircuitOptions, EmotionOptions, EthicsOptions, RegretOptions,
                       SurdOptions, uses_model)
-
-
-def _check(name: str, options: Any, **ranges: tuple[float, float | None]) -> None:
-    for key, (low, high) in ranges.items():
-        value = getattr(options, key)
-        if value is None:
-            continue
-        if value < low or (high is not None and value > high):
-            bound = f"in {low}..{high}" if high is not None else f"at least {low}"
-            raise ConfigError(f"analyzer_options.{name}.{key}", f"must be {bound}, got {value}")
 
 
 def _embedder(runtime: Any) -> Any:
@@ -35,7 +24,6 @@ def _embedder(runtime: Any) -> Any:
 def make_emotion(options: EmotionOptions, runtime: Any = None) -> Any:
     from .emotion import EmotionAnalyzer
 
-    _check("emotion", options, top_k=(1, None), llm_weight=(0.0, 1.0), temperature=(1e-6, None))
     return EmotionAnalyzer(_embedder(runtime), options, runtime)
 
 
@@ -48,21 +36,18 @@ def make_bentham(options: BenthamOptions, runtime: Any = None) -> Any:
 def make_ethics(options: EthicsOptions, runtime: Any = None) -> Any:
     from .ethics import EthicsAnalyzer
 
-    _check("ethics", options, llm_weight=(0.0, 1.0))
     return EthicsAnalyzer(_embedder(runtime), options)
 
 
 def make_regret(options: RegretOptions, runtime: Any = None) -> Any:
     from .regret import RegretAnalyzer
 
-    _check("regret", options, max_duration_hours=(0.0, None))
     return RegretAnalyzer(_embedder(runtime), options, runtime)
 
 
 def make_surd(options: SurdOptions, runtime: Any = None) -> Any:
     from .propagation import SurdAnalyzer
 
-    _check("surd", options, samples=(10, None), bins=(2, 16), spread=(0.0, 1.0))
     model = uses_model(options.method, _embedder(runtime), "analyzer_options.surd.method")
     return SurdAnalyzer(options, seed=int(runtime.config.seed) if runtime is not None else 0,
                         model=model)
@@ -72,7 +57,6 @@ def make_circuit(options: CircuitOptions, runtime: Any = None) -> Any:
     from .circuit import CircuitAnalyzer
     from .experience import ExperienceStore
 
-    _check("circuit", options, top_k=(1, None), threshold=(0.0, 1.0))
     if runtime is None:
         return CircuitAnalyzer(_embedder(None), ExperienceStore(None), options)
     exp = runtime.config.experience

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .signals import recording_interrupts
+from ..extras import require
 from .options import config_options, handle_errors, load_cli_config
 
 
@@ -35,6 +36,7 @@ def batch(input_path, out_path, accelerator, devices, num_nodes, strategy, batch
     without an id get a stable one derived from the text. Progress (in texts) and a closing
     summary (counts, failures, score distributions) go to standard error.
     """
+    require("train", "redheart batch")
     cfg = load_cli_config(config_files, overrides)
     devices = _devices(devices)
     from ..training.batch import run_batch

@@ -46,9 +46,9 @@ def doctor(config_files, overrides, debug) -> None:
     cfg = load_cli_config(config_files, overrides)
     for line in _gpu_lines():
         click.echo(line)
-    from .memory import make_plan
+    from ..memory_plan import plan_for_config
 
-    result = make_plan(cfg)
+    result = plan_for_config(cfg)
     click.echo("memory plan:")
     click.echo("  " + result.render().replace("\n", "\n  "))
     sys.exit(EXIT_OK if result.fits else EXIT_ERRORS)

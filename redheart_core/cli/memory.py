@@ -15,22 +15,6 @@ def memory() -> None:
     """Plan device memory for the configured modules."""
 
 
-def make_plan(cfg):
-    """The plan for ``cfg``: its modules' footprints under its strategy, device and budget.
-
-    Nothing is put on a device; CUDA need not be present (``memory.device=cuda`` plans a GPU).
-    """
-    from ..memory.build import budget_from_config, resolve_device, strategy_from_config
-    from ..memory.plan import build_plan, collect_footprints
-    from ..runtime import Runtime
-
-    runtime = Runtime(cfg)
-    device = resolve_device(cfg.memory.device, dry_run=True)
-    strategy = strategy_from_config(cfg, runtime.registry)
-    footprints, notes = collect_footprints(runtime)
-    return build_plan(footprints, strategy, device, budget_from_config(cfg), notes)
-
-
 @memory.command()
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -40,7 +24,9 @@ def plan(config_files, overrides, debug, as_json) -> None:
 
     Exit codes: 0 it fits, 1 it does not (what overflows is named), 2 config error.
     """
-    result = make_plan(load_cli_config(config_files, overrides))
+    from ..memory_plan import plan_for_config
+
+    result = plan_for_config(load_cli_config(config_files, overrides))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         for problem in result.problems:

@@ -31,7 +31,7 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print ``error: message`` on one line (secrets scrubbed) and exit with ``code``."""
-    from ..logs import environment_secrets, redact_text
+    from ..secrets import environment_secrets, redact_text
     from ..report.printable import printable
 
     line = printable(" ".join(redact_text(message, environment_secrets()).split()))

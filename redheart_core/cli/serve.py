@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..extras import require
 from .options import config_options, handle_errors, load_cli_config
 from .verbosity import cli_log_level, is_quiet
 
@@ -21,6 +22,7 @@ def serve(host, port, config_files, overrides, debug) -> None:
 
     See docs/operations.md.
     """
+    require("serve", "redheart serve")
     cfg = load_cli_config(config_files, overrides)
     from ..config import LogFormat
     from ..service.server import serve as run_server

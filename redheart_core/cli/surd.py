@@ -7,6 +7,7 @@ import json
 
 import click
 
+from ..extras import require
 from .options import fail, handle_errors
 
 
@@ -31,6 +32,7 @@ def surd(data_path, target, sources, bins, plot_path, json_only, debug) -> None:
     a non-number there, are left out and counted. With fewer than 3 results per occupied bin of
     the joint histogram the figures are noise: a warning says so (and JSON's "warning").
     """
+    require("train", "redheart surd")
     from ..training.surd_study import plot_study, surd_study
 
     names = [s.strip() for s in sources.split(",") if s.strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..extras import require
 from .options import config_options, fail, handle_errors, load_cli_config
 from .signals import recording_interrupts
 
@@ -57,6 +58,7 @@ def train(kind, data_path, val_path, max_epochs, out_path, batch_size, lr, hidde
     "regret": 0..1}. Use it with --set analyzer_options.KIND.checkpoint=PATH.
     """
     cfg = load_cli_config(config_files, overrides)
+    require("train", "redheart train")
     if kind == "model":
         if val_path or finetune_embedder:
             fail("--val and --finetune-embedder apply to a head, not to the model")

@@ -8,44 +8,16 @@ backend gets the same behaviour and a plugin author writes only the transport.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Optional
+
+from .messages import LLMRequest, LLMResponse, Message
+from .reading import analyze_initial, stream_summary, summarize_final
+from .usage import record_usage
+
+__all__ = ["LLMBackend", "LLMRequest", "LLMResponse", "Message"]
 
 if TYPE_CHECKING:
     from ..schema import AnalysisResult, InitialAnalysis
-
-
-@dataclass
-class Message:
-    role: str  # "user" | "assistant"
-    content: str
-
-
-@dataclass
-class LLMRequest:
-    system: str
-    messages: list[Message]
-    max_tokens: int = 1024
-    temperature: float = 0.0
-    #: the reply's JSON schema, kept to what vendors' strict modes accept (tool input,
-    #: ``response_format``)
-    json_schema: Optional[dict[str, Any]] = None
-    schema_name: str = "initial_reading"
-    #: the same schema with the bounds a grammar engine can enforce token by token (value
-    #: ranges, lengths, item order); a backend that constrains decoding itself uses this one
-    bounded_schema: Optional[dict[str, Any]] = None
-
-
-@dataclass
-class LLMResponse:
-    """What a backend returns. ``data`` holds structured output when the transport gives it
-    directly (a tool call's input); otherwise the JSON is parsed from ``text``."""
-
-    text: str
-    model: Optional[str] = None
-    usage: Optional[dict[str, int]] = None
-    data: Optional[dict[str, Any]] = None
-    retries: int = 0
 
 
 class LLMBackend(abc.ABC):
@@ -69,26 +41,18 @@ class LLMBackend(abc.ABC):
         A stream has no response object to hand back, so an implementation records its token
         usage itself (:func:`redheart_core.llm.usage.record_usage`) when the stream ends.
         """
-        from .usage import record_usage
-
         response = await self.complete(request)
         record_usage(response.usage)
         yield response.text
 
     async def analyze_initial(self, text: str) -> "InitialAnalysis":
-        from .reading import analyze_initial
-
         return await analyze_initial(self, text)
 
     async def summarize_final(self, result: "AnalysisResult") -> str:
-        from .reading import summarize_final
-
         return await summarize_final(self, result)
 
     def stream_summary(self, result: "AnalysisResult") -> AsyncIterator[str]:
         """The final summary as it is written, built on :meth:`stream_complete`."""
-        from .reading import stream_summary
-
         return stream_summary(self, result)
 
     async def aclose(self) -> None:

@@ -15,7 +15,7 @@ import re
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ..schema import EMOTIONS, SCENARIO_TYPES, InitialAnalysis, Scenario
-from .backend import LLMRequest, LLMResponse, Message
+from .messages import LLMRequest, LLMResponse, Message
 from .errors import LLMOutputError
 from .usage import record_usage
 

@@ -1,5 +1,6 @@
 """What the HTTP API backends (Claude, OpenAI) share: key lookup, attempt counting, a
-per-event-loop client with a concurrency limit, and keeping keys out of logs.
+per-event-loop client with a concurrency limit, and keeping keys out of logs (the SDKs' loggers
+are scrubbed while a call is in flight, :func:`redheart_core.secrets.guarding_sdk_logs`).
 
 Retries are the SDKs' own (408/409/429/5xx, ``retry-after``); a backend never stacks a second
 loop on top. To report them it counts HTTP attempts with an httpx request hook: each SDK call
@@ -12,21 +13,20 @@ import abc
 import asyncio
 import contextlib
 import contextvars
-import logging
 import os
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Optional
 
 from ..errors import ConfigError
+from ..options import OptionError, check_positive, check_range
+from ..secrets import guarding_sdk_logs, redact_text, register_secrets
 from .backend import LLMBackend
 from .errors import LLMRequestError
 
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
                                                                              default=None)
 
-#: logger families that may see request data: the SDKs' (they log request options and
-#: response headers at DEBUG) and the HTTP stacks under them
-SDK_LOGGER_ROOTS = ("anthropic", "openai", "httpx", "httpx2", "httpcore", "httpcore2", "h11")
 
 def resolve_api_key(option: str | None, env_var: str, backend: str, *, placeholder_hint: bool = False) -> str:
     """The key from ``llm.options.api_key`` or ``env_var``; a missing key fails before any work."""
@@ -57,50 +57,17 @@ def attempts() -> Iterator[list[int]]:
         _attempts.reset(token)
 
 
-#: shorter "keys" are placeholders for servers that need none ("none", "ollama"); scrubbing
-#: them would mangle every message that happens to contain the word
-MIN_SECRET_LENGTH = 8
-
-
-def scrub(text: str, secret: str) -> str:
-    """``text`` with ``secret`` replaced by ``***`` (placeholders left alone)."""
-    return text.replace(secret, "***") if len(secret) >= MIN_SECRET_LENGTH else text
-
-
-class SecretFilter(logging.Filter):
-    """Replaces any of ``secrets`` wherever it would appear in a log record's message."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        scrubbed = message
-        for secret in self.secrets:
-            scrubbed = scrub(scrubbed, secret)
-        if scrubbed != message:
-            record.msg, record.args = scrubbed, None
-        return True
-
-
-_SECRET_FILTER = SecretFilter()
-
-
-def guard_logs(secret: str) -> None:
-    """Keep ``secret`` out of the records of every SDK and HTTP logger for the rest of the
-    process (a logger's filters see only its own records, so each one gets the filter)."""
-    _SECRET_FILTER.secrets.add(secret)
-    names = {name for name in logging.root.manager.loggerDict
-             if name.split(".")[0] in SDK_LOGGER_ROOTS} | set(SDK_LOGGER_ROOTS)
-    for name in sorted(names):
-        logger = logging.getLogger(name)
-        if _SECRET_FILTER not in logger.filters:
-            logger.addFilter(_SECRET_FILTER)
+@contextlib.asynccontextmanager
+async def call_slot(limit: asyncio.Semaphore) -> AsyncIterator[None]:
+    """One of the backend's concurrent calls; while it is held the SDKs' loggers are scrubbed
+    of secrets (the call, its retries and its stream all log inside it)."""
+    async with limit:
+        with guarding_sdk_logs():
+            yield
 
 
 class LoopBound:
-    """One SDK client and one concurrency semaphore per event loop.
+    """One SDK client and one concurrency limit per event loop.
 
     An httpx connection pool belongs to the loop that opened it; the sync ``analyze()`` helper
     runs each call in a fresh loop, so a client is made for each loop that uses the backend.
@@ -111,7 +78,8 @@ class LoopBound:
         self._max = max_concurrency
         self._by_loop: dict[int, tuple[asyncio.AbstractEventLoop, Any, asyncio.Semaphore]] = {}
 
-    def get(self) -> tuple[Any, asyncio.Semaphore]:
+    def get(self) -> tuple[Any, AbstractAsyncContextManager[None]]:
+        """This loop's client, and a slot (:func:`call_slot`) to hold around one call with it."""
         loop = asyncio.get_running_loop()
         for key, (old, _, _) in list(self._by_loop.items()):
             if old.is_closed():  # its connections died with it
@@ -120,7 +88,7 @@ class LoopBound:
         if entry is None or entry[0] is not loop:
             entry = (loop, self._make(), asyncio.Semaphore(self._max))
             self._by_loop[id(loop)] = entry
-        return entry[1], entry[2]
+        return entry[1], call_slot(entry[2])
 
     async def aclose(self) -> None:
         """Close the current loop's client; clients of loops already closed are dropped."""
@@ -151,9 +119,16 @@ class RemoteOptions:
     #: calls in flight at once from this process
     max_concurrency: int = 8
 
+    def __post_init__(self) -> None:
+        check_range(self, "max_concurrency", 1)
+        check_range(self, "max_retries", 0)
+        check_positive(self, "timeout_s")
+        if not self.model:
+            raise OptionError("model", "must name a model")
+
 
 class RemoteBackend(LLMBackend):
-    """Shared set-up of the API backends: checked options, the key, a log guard for it, one SDK
+    """Shared set-up of the API backends: checked options, the key (registered as a secret), one SDK
     client per event loop behind a concurrency limit, and error messages without secrets.
 
     A subclass sets ``vendor``, ``env_var`` and ``api_name`` and implements ``_make_client``,
@@ -167,18 +142,11 @@ class RemoteBackend(LLMBackend):
     placeholder_hint: ClassVar[bool] = False
 
     def __init__(self, options: Any):
-        for key, least in (("max_concurrency", 1), ("max_retries", 0)):
-            if getattr(options, key) < least:
-                raise ConfigError(f"llm.options.{key}", f"must be at least {least}, got {getattr(options, key)}")
-        if options.timeout_s <= 0:
-            raise ConfigError("llm.options.timeout_s", f"must be positive, got {options.timeout_s}")
-        if not options.model:
-            raise ConfigError("llm.options.model", "must name a model")
         self.options = options
         self.model = options.model
         self._key = resolve_api_key(options.api_key, self.env_var, self.vendor,
                                     placeholder_hint=self.placeholder_hint)
-        guard_logs(self._key)
+        register_secrets(self._key)
         self._clients = LoopBound(self._make_client, options.max_concurrency)
 
     @abc.abstractmethod
@@ -192,14 +160,14 @@ class RemoteBackend(LLMBackend):
     def request_error(self, exc: Exception, attempt_count: int, *, timeout: bool = False,
                       connection: bool = False) -> LLMRequestError:
         """An :class:`LLMRequestError` naming the backend, where, the status and the retries."""
-        return LLMRequestError(scrub(self._error_text(exc, attempt_count, timeout, connection), self._key))
+        return LLMRequestError(redact_text(self._error_text(exc, attempt_count, timeout, connection)))
 
     def stream_broken(self, why: str) -> LLMRequestError:
         """An :class:`LLMRequestError` for a stream that stopped before the model finished (the
         server died, the connection dropped): the text so far is not the whole answer."""
         where = self.options.base_url or self.api_name
-        return LLMRequestError(scrub(f"{self.vendor}: the stream from {where} broke off before the "
-                                     f"model finished: {why}", self._key))
+        return LLMRequestError(redact_text(f"{self.vendor}: the stream from {where} broke off "
+                                           f"before the model finished: {why}"))
 
     def _error_text(self, exc: Exception, attempt_count: int, timeout: bool, connection: bool) -> str:
         where = self.options.base_url or self.api_name

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, StageFailure
+from ..options import OptionError, check_range
 from .backend import LLMRequest, Message
 
 if TYPE_CHECKING:
@@ -34,18 +35,19 @@ class LLMTranslatorOptions:
     max_tokens: int = 2048  # cap on each translation's output tokens
     cache_size: int = 1024  # translations kept in memory by text (0: none)
 
+    def __post_init__(self) -> None:
+        for field in ("source", "target"):
+            if getattr(self, field) not in LANGUAGES:
+                raise OptionError(field, f"unknown language {getattr(self, field)!r} (valid: "
+                                  f"{', '.join(sorted(LANGUAGES))})")
+        check_range(self, "max_tokens", 1)
+
 
 class LLMTranslator:
     """Translates with ``runtime.llm``; ``translate_batch`` is a coroutine (an API call, no
     torch work), which the pipeline awaits on its event loop."""
 
     def __init__(self, options: LLMTranslatorOptions, runtime: "Runtime"):
-        for key in ("source", "target"):
-            if getattr(options, key) not in LANGUAGES:
-                raise ConfigError(f"translation.options.{key}", f"unknown language "
-                                  f"{getattr(options, key)!r}", choices=sorted(LANGUAGES))
-        if options.max_tokens < 1:
-            raise ConfigError("translation.options.max_tokens", "must be at least 1")
         backend = runtime.config.llm.backend
         if backend == "none":
             raise ConfigError("translation.translator", "the llm translator translates with the "

@@ -1,22 +1,18 @@
 """Dry-run plans: which modules each phase holds on the device, the peak, and whether it fits.
 
 :func:`build_plan` is pure bookkeeping over footprints, shared by ``umm.plan()`` and
-``redheart memory plan``. :func:`collect_footprints` gathers the footprints of everything a
-config composes without putting anything on a device: see ``docs/memory.md`` for how sizes
-are obtained.
+``redheart memory plan`` (whose footprints :mod:`redheart_core.memory_plan` gathers from a
+config).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from .budget import Budget, format_bytes
-from .footprint import ModuleFootprint, declared_modules, module_bytes
+from .footprint import ModuleFootprint
 from .strategies import MemoryStrategy, by_priority, phase_order, total_bytes, working_set
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
 
 
 @dataclass
@@ -92,64 +88,3 @@ def build_plan(footprints: Iterable[ModuleFootprint], strategy: MemoryStrategy, 
                      "apply (set memory.device=cuda to plan for a GPU)")
     return MemoryPlan(resolved.name, device, budget, modules, phases, peak,
                       resolved.problems(modules, budget), notes)
-
-
-# ------------------------------------------------------------ from a config
-
-
-def _declared(component: Any, default_phase: str, prefix: str) -> list[tuple[ModuleFootprint, Any]]:
-    """A component's footprints: its ``memory_footprint()`` (sizes known without loading
-    weights) or else its measured ``modules()``."""
-    declare = getattr(component, "memory_footprint", None)
-    if callable(declare):
-        out = []
-        for item in declare():
-            if not isinstance(item, ModuleFootprint):
-                raise TypeError(f"{prefix}.memory_footprint() must yield ModuleFootprint, "
-                                f"got {type(item).__name__}")
-            out.append((item, None))
-        return out
-    found = declared_modules(component)
-    return [(ModuleFootprint(name, module_bytes(m), frozenset([default_phase])), m)
-            for name, m in found.items()]
-
-
-def collect_footprints(runtime: "Runtime") -> tuple[list[ModuleFootprint], list[str]]:
-    """Footprints of every module the runtime's components use, and notes on how they were got.
-
-    The components are built with a recording manager in place of ``runtime.memory`` (device
-    cpu, strategy cpu: it keeps each ``register`` call's name, size, phases and priority and
-    moves nothing). Modules a component exposes but did not register are added from
-    ``memory_footprint()`` or measured ``modules()``.
-    """
-    from .strategies import CpuStrategy
-    from .manager import UnifiedMemoryManager
-
-    recorder = UnifiedMemoryManager("cpu", runtime.config.memory.vram_budget_gb * 1024 ** 3,
-                                    CpuStrategy(), runtime.config.memory.headroom)
-    runtime.__dict__["memory"] = recorder
-    components: list[tuple[Any, str, str]] = []
-    for analyzer in runtime.analyzers:
-        components.append((analyzer, getattr(analyzer, "stage", "red_heart") or "red_heart",
-                           analyzer.name))
-    components.append((runtime.llm, "llm", "llm"))
-    for attr in ("embedder", "translator"):
-        if hasattr(type(runtime), attr):
-            component = getattr(runtime, attr)
-            if component is not None:
-                components.append((component, "red_heart", attr))
-    found = recorder.footprints()
-    seen_modules = {id(e.module) for e in recorder._entries.values()}
-    measured = []
-    for component, phase, prefix in components:
-        for footprint, module in _declared(component, phase, prefix):
-            if footprint.name in found or (module is not None and id(module) in seen_modules):
-                continue
-            found[footprint.name] = footprint
-            if module is not None:
-                seen_modules.add(id(module))
-                measured.append(footprint.name)
-    notes = []
-    if measured:
-        notes.append("measured from loaded weights (no memory_footprint()): " + ", ".join(measured))
-    return list(found.values()), notes

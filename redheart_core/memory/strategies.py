@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..phases import PHASES
 from .budget import CHANGE_HINT, Budget, format_bytes
 from .footprint import ModuleFootprint
 
 #: the pipeline's phases, in the order one request passes through them
-CANONICAL_PHASES = ("red_heart", "circuit", "llm")
+CANONICAL_PHASES = PHASES
 
 
 @dataclass
@@ -99,6 +100,13 @@ class MemoryStrategy:
         names = list(footprints) if self.keeps_all else working_set(phase, footprints)
         return by_priority(names, footprints)
 
+    def gates(self, phase: str, footprints: Footprints) -> bool:
+        """Whether work in ``phase`` must pass the phase gate, excluding other phases: only when
+        entering it may move modules, that is when it has a working set that is not kept
+        resident anyway. Other work (an API LLM call, anything under ``resident`` or ``cpu``)
+        overlaps freely."""
+        return self.on_device and not self.keeps_all and bool(working_set(phase, footprints))
+
     def problems(self, footprints: Footprints, budget: Budget) -> list[str]:
         """Why these modules cannot run within ``budget`` under this strategy (empty: they can)."""
         if not self.on_device:
@@ -141,7 +149,7 @@ class PhaseSwapStrategy(MemoryStrategy):
 
 class CpuStrategy(MemoryStrategy):
     name = "cpu"
-    description = "every module on the CPU; the phase gate still orders the work"
+    description = "every module on the CPU; phases overlap freely (nothing moves)"
     on_device = False
 
     def targets(self, phase: str, footprints: Footprints) -> list[str]:

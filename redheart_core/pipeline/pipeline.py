@@ -17,25 +17,30 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from omegaconf import DictConfig
 
-from ..errors import ConfigError
-from ..logs import redact_text, register_secrets
+from ..analyzers.base import Analyzer
+from ..errors import ConfigError, error_type
+from ..llm.backend import LLMBackend
+from ..secrets import redact_text, register_secrets
+from ..phases import ANALYZER_STAGES, Stage, analyzer_stage
 from ..runtime import Runtime
-from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, TaskMessage
+from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, StageError, TaskMessage
 from .caveats import lower_confidences
 from .context import RequestContext
-from .events import Result, StageFinished, StageStarted
+from .events import Event, Result, StageFinished, StageStarted
 from .queue import AdmissionQueue, QueueFull, batch_window
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
-                     StageHandler, analyzer_stage)
-from .state import PipelineState
+                     StageHandler)
+from .state import PipelineState, StageCounts
 from .stream import EventStream
 from .workers import DeviceWorkers
 
 if TYPE_CHECKING:
+    from ..analyzers.embedder import Embedder
+    from ..memory.manager import UnifiedMemoryManager
     from ..plugins import PluginRegistry
 
 log = logging.getLogger("redheart.pipeline")
@@ -70,8 +75,8 @@ class Pipeline:
                                     overflow=getattr(overflow, "value", overflow))
         self.state = PipelineState()
         self.router = Router()
-        self.memory: Any = None
-        self.llm: Any = None
+        self.memory: UnifiedMemoryManager | None = None
+        self.llm: LLMBackend | None = None
         self.workers: DeviceWorkers | None = None
         self._active: dict[int, RequestContext] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -106,21 +111,21 @@ class Pipeline:
         translator = rt.translator if when != "never" else None
         self.workers = DeviceWorkers(str(self.memory.device))
 
-        by_stage: dict[str, list[Any]] = {"red_heart": [], "circuit": []}
+        by_stage: dict[Stage, list[Analyzer]] = {stage: [] for stage in ANALYZER_STAGES}
         for analyzer in analyzers:
             by_stage[analyzer_stage(analyzer, rt.registry.get("analyzers", analyzer.name))].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
         self.router = Router([
             PrepareStage(translator=translator, when=when,
                          llm_english_only=bool(self.llm.english_only),
-                         embedder_english_only=bool(getattr(embedder, "english_only", False)),
-                         embedder_model=str(getattr(embedder, "model_id", "the embedder")),
-                         memory=self.memory, could_join=lambda: self._could_join("prepare"),
+                         embedder_english_only=embedder is not None and embedder.english_only,
+                         embedder_model=embedder.model_id if embedder is not None else "the embedder",
+                         memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE),
                          **batching),
             LLMInitialStage(self.llm),
             *(AnalyzerStage(stage, by_stage[stage], embedder=embedder, memory=self.memory,
                             could_join=lambda stage=stage: self._could_join(stage), **batching)
-              for stage in ("red_heart", "circuit")),
+              for stage in ANALYZER_STAGES),
             LLMFinalStage(self.llm),
         ])
         self._models = self._provenance_models(analyzers, embedder)
@@ -145,12 +150,13 @@ class Pipeline:
                 if self.workers is not None:
                     self.workers.shutdown()
 
-    def _provenance_models(self, analyzers: Sequence[Any], embedder: Any) -> dict[str, str]:
+    def _provenance_models(self, analyzers: Sequence[Analyzer],
+                           embedder: "Embedder | None") -> dict[str, str]:
         models: dict[str, str] = {}
         if self.llm.model:
             models["llm"] = str(self.llm.model)
-        if embedder is not None and getattr(embedder, "model_id", None):
-            models["embedder"] = str(embedder.model_id)
+        if embedder is not None:
+            models["embedder"] = embedder.model_id
         for part in (self.llm, embedder, *analyzers):
             provenance = getattr(part, "provenance", None)
             if callable(provenance):
@@ -170,7 +176,8 @@ class Pipeline:
 
     async def analyze(self, text: str, *, priority: int = 0, request_id: str | None = None,
                       namespace: str = "") -> AnalysisResult:
-        """One analysis; a stage failure is recorded in ``result.errors``, never raised."""
+        """One analysis; a stage failure is recorded in ``result.errors``, never raised. A full
+        queue under ``pipeline.overflow: reject`` raises :class:`QueueFull`."""
         async for event in self.stream(text, priority=priority, request_id=request_id,
                                        namespace=namespace):
             if isinstance(event, Result):
@@ -183,25 +190,40 @@ class Pipeline:
         next micro-batch, never more than the queue holds."""
         return batch_window(self.queue.concurrency, self.queue.max_queue, self.batch_size)
 
-    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
-                           namespace: str = "") -> list[AnalysisResult]:
-        """Analyses of ``texts``, results in input order. At most :attr:`window` of them are in
+    async def analyze_each(self, texts: Sequence[str], *, priority: int = 0,
+                           namespace: str = "") -> list[AnalysisResult | QueueFull]:
+        """Each text's outcome, in input order: its result, or the :class:`QueueFull` that
+        turned it away (``pipeline.overflow: reject``). At most :attr:`window` of them are in
         the pipeline at once, so a large batch takes turns with other callers' requests instead
         of queueing ahead of all of them."""
         turns = asyncio.Semaphore(self.window)
 
-        async def one(text: str) -> AnalysisResult:
+        async def one(text: str) -> AnalysisResult | QueueFull:
             async with turns:
-                return await self.analyze(text, priority=priority, namespace=namespace)
+                try:
+                    return await self.analyze(text, priority=priority, namespace=namespace)
+                except QueueFull as exc:
+                    return exc
 
         return list(await asyncio.gather(*(one(t) for t in texts)))
+
+    async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
+                           namespace: str = "") -> list[AnalysisResult]:
+        """Analyses of ``texts``, results in input order (see :meth:`analyze_each`). A full
+        queue under ``pipeline.overflow: reject`` raises the first :class:`QueueFull` once
+        every other text has finished; :meth:`analyze_each` keeps those results."""
+        outcomes = await self.analyze_each(texts, priority=priority, namespace=namespace)
+        for outcome in outcomes:
+            if isinstance(outcome, QueueFull):
+                raise outcome
+        return outcomes  # type: ignore[return-value]  (no QueueFull is left)
 
     def stats(self) -> dict[str, Any]:
         """Per-stage counts, queue depth, requests in flight, totals by outcome, LLM retries."""
         snapshot = self.state.snapshot()
         snapshot["queue_depth"] = self.queue.depth
         if self.llm is not None:
-            snapshot["llm_retries_total"] += int(getattr(self.llm, "retries_total", 0) or 0)
+            snapshot["llm_retries_total"] += self.llm.retries_total
         return snapshot
 
     def _check_entered(self) -> None:
@@ -210,43 +232,51 @@ class Pipeline:
                                "'async with Pipeline.from_config(cfg) as pipe:'")
 
     # ------------------------------------------------------------------ one request
-    async def _drive(self, request: TaskMessage, emit: Any) -> None:
+    async def _drive(self, request: TaskMessage, emit: Callable[[Event], None]) -> None:
+        """Admit ``request`` (or raise :class:`QueueFull`), run it, emit its result."""
         started = time.perf_counter()
-        result = AnalysisResult(request_id=request.request_id, text=request.text,
-                                llm=LLMPart(backend=self._backend_name, model=self.llm.model))
-        ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
         task = asyncio.current_task()
         self._tasks.add(task)
-        self._active[id(ctx)] = ctx
-        self._notify("redheart_request_started", request=request)
-        swaps_before = self._swaps()
         try:
             async with self.queue.slot(request.priority):
-                await self._run_stages(ctx)
+                await self._run_admitted(request, emit, started)
         except QueueFull as exc:
-            result.add_error("queue", exc)
-            status = "rejected"
+            exc.request_id = request.request_id
+            self.state.requests_total["rejected"] += 1
+            log.info("request %s rejected: %s", request.request_id, exc,
+                     extra={"event": "request_rejected", "request_id": request.request_id})
+            raise
         except asyncio.CancelledError:
             self.state.requests_total["cancelled"] += 1
             log.info("request %s cancelled", request.request_id,
                      extra={"event": "request_cancelled", "request_id": request.request_id})
             raise
-        else:
-            status = "complete" if result.ok else "failed"
         finally:
             self._tasks.discard(task)
+
+    async def _run_admitted(self, request: TaskMessage, emit: Callable[[Event], None],
+                            started: float) -> None:
+        result = AnalysisResult(request_id=request.request_id, text=request.text,
+                                llm=LLMPart(backend=self._backend_name, model=self.llm.model))
+        ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
+        self._active[id(ctx)] = ctx
+        self.runtime.registry.notify("redheart_request_started", request=request)
+        swaps_before = self._swaps()
+        try:
+            await self._run_stages(ctx)
+            status = "complete" if result.ok else "failed"
+        finally:
             del self._active[id(ctx)]
             ctx.position = len(ctx.route)
             for handler in ctx.route:
-                batcher = getattr(handler, "batcher", None)
-                if batcher is not None:
-                    batcher.nudge()
+                if handler.batcher is not None:
+                    handler.batcher.nudge()
         result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
         result.memory = self._memory_part(swaps_before)
         result.provenance = Provenance(config_hash=self.runtime.config_hash,
                                        plugins=dict(self._versions), models=dict(self._models))
         self.state.requests_total[status] += 1
-        self._notify("redheart_request_finished", result=result)
+        self.runtime.registry.notify("redheart_request_finished", result=result)
         if log.isEnabledFor(logging.INFO):
             log.info("request %s %s in %.1f ms", request.request_id, status, result.timings_ms["total"],
                      extra={"event": "request_finished", "request_id": request.request_id,
@@ -274,7 +304,6 @@ class Pipeline:
         result = ctx.result
         counts = self.state.stage(name)
         errors_before = len(result.errors)
-        ctx.request.stage = name
         ctx.emit(StageStarted(name))
         started = time.perf_counter()
         counts.queued += 1
@@ -297,8 +326,8 @@ class Pipeline:
         duration_ms = result.timings_ms[name] = round(seconds * 1000, 3)
         error = errors[0] if errors else None
         ctx.emit(StageFinished(name, duration_ms, error))
-        self._notify("redheart_stage_finished", request=ctx.request, stage=name, seconds=seconds,
-                     error=error)
+        self.runtime.registry.notify("redheart_stage_finished", request=ctx.request, stage=name,
+                                     seconds=seconds, error=error)
         level = logging.WARNING if error else logging.INFO  # a failed stage is worth a look
         if log.isEnabledFor(level):
             log.log(level, "request %s stage %s %s in %.1f ms", ctx.request.request_id, name,
@@ -307,7 +336,8 @@ class Pipeline:
                            "stage": name, "duration_ms": duration_ms,
                            "error": _error_text(error) if error else None})
 
-    async def _attempts(self, ctx: RequestContext, handler: StageHandler, counts: Any) -> None:
+    async def _attempts(self, ctx: RequestContext, handler: StageHandler,
+                        counts: StageCounts) -> None:
         """Run the handler inside its memory phase; retry a retryable stage with backoff (the
         phase is let go while waiting); record the final failure."""
         attempt = 0
@@ -326,7 +356,6 @@ class Pipeline:
                 if (handler.retryable and attempt < self.retries and handler.can_retry(ctx)
                         and _retryable(exc)):
                     attempt += 1
-                    ctx.request.attempt = attempt
                     self.state.llm_retries_total += 1
                     delay = retry_delay(attempt)
                     log.info("request %s stage %s failed (%s: %s); retry %d of %d in %.2f s",
@@ -340,7 +369,7 @@ class Pipeline:
                 if attempt:
                     message += f" (gave up after {attempt + 1} attempts)"
                 ctx.result.add_error(handler.name, message,
-                                     getattr(exc, "type_name", None) or type(exc).__name__)
+                                     error_type(exc))
                 return
 
     # ------------------------------------------------------------------ helpers
@@ -376,32 +405,12 @@ class Pipeline:
                           peak_gpu_bytes=int(self.memory.peak_gpu_bytes()),
                           swaps=self._swaps() - swaps_before)
 
-    def _notify(self, hook: str, **kwargs: Any) -> None:
-        """Call an observer hook, each plugin on its own: one that raises is logged and neither
-        breaks the request nor keeps the other observers from hearing of it."""
-        caller = getattr(self.runtime.registry.hook, hook)
-        impls = caller.get_hookimpls()
-        if not impls:
-            return
-        if any(impl.hookwrapper or impl.wrapper for impl in impls):
-            calls = [(f"{hook} wrapped", lambda: caller(**kwargs))]
-        else:
-            calls = [(f"{hook} of plugin {impl.plugin_name!r}",
-                      lambda impl=impl: impl.function(*(kwargs[a] for a in impl.argnames)))
-                     for impl in reversed(impls)]
-        for label, call in calls:
-            try:
-                call()
-            except Exception:
-                log.exception("observer hook %s raised; the request goes on", label,
-                              extra={"event": "hook_failed"})
-
 
 def _retryable(exc: BaseException) -> bool:
     return not isinstance(exc, ConfigError) and getattr(exc, "retryable", True) is not False
 
 
-def _error_text(error: Any) -> str:
+def _error_text(error: StageError) -> str:
     return f"{error.type}: {error.message}"
 
 

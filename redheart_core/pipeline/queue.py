@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from ..errors import StageFailure
+from ..errors import RedheartError
 
 
 def batch_window(concurrency: int, max_queue: int, batch_size: int) -> int:
@@ -27,10 +27,13 @@ def batch_window(concurrency: int, max_queue: int, batch_size: int) -> int:
     return max(1, min(max_queue, max(batch_size, 2 * concurrency)))
 
 
-class QueueFull(StageFailure):
-    """The pipeline's queue was full and ``pipeline.overflow`` is ``reject``."""
+class QueueFull(RedheartError):
+    """The pipeline's queue was full and ``pipeline.overflow`` is ``reject``: the request was
+    turned away before any stage ran, so there is no result. ``request_id`` names it."""
 
-    type_name = "QueueFull"
+    def __init__(self, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.request_id = request_id
 
 
 @dataclass(order=True)

@@ -13,21 +13,26 @@ import abc
 import contextlib
 import inspect
 import re
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Sequence
 
-from ..errors import ConfigError, RedheartError, StageFailure
+from ..analyzers.base import Analyzer
+from ..errors import RedheartError, StageFailure, error_type
+from ..llm.backend import LLMBackend
 from ..llm.errors import LLMOutputError
 from ..llm.usage import usage_meter
+from ..phases import Stage
 from ..schema import InitialAnalysis
+from ..translation import Translator
 from .batching import MicroBatcher
 from .caveats import unread_note
 from .events import Partial, Token
 
 if TYPE_CHECKING:
+    from ..analyzers.embedder import Embedder
+    from ..memory.manager import UnifiedMemoryManager
     from .context import RequestContext
     from .workers import DeviceWorkers
 
-ANALYZER_STAGES = ("red_heart", "circuit")
 #: a text whose letters are at least this share Hangul is Korean
 HANGUL_RATIO_KO = 0.3
 
@@ -39,6 +44,8 @@ class StageHandler(abc.ABC):
     name: str = "?"
     phase: str | None = None
     retryable: bool = False
+    #: the micro-batcher a batching stage gathers requests in (nudged when a request leaves)
+    batcher: MicroBatcher[Any, Any] | None = None
 
     @abc.abstractmethod
     async def run(self, ctx: "RequestContext") -> None:
@@ -121,11 +128,11 @@ class PrepareStage(StageHandler):
     phase (the next stage's), so a local model set-up does not swap twice.
     """
 
-    name = "prepare"
+    name = Stage.PREPARE
 
-    def __init__(self, *, translator: Any, when: str, llm_english_only: bool,
-                 embedder_english_only: bool, memory: Any, workers: "DeviceWorkers",
-                 batch_size: int, wait_s: float, could_join: Any = lambda: 1,
+    def __init__(self, *, translator: Translator | None, when: str, llm_english_only: bool,
+                 embedder_english_only: bool, memory: "UnifiedMemoryManager", workers: "DeviceWorkers",
+                 batch_size: int, wait_s: float, could_join: Callable[[], int] = lambda: 1,
                  embedder_model: str = "the embedder"):
         self.translator = translator
         self.when = when
@@ -140,7 +147,7 @@ class PrepareStage(StageHandler):
                                         wait_s=wait_s, could_join=could_join)
 
     async def _translate_batch(self, texts: list[str]) -> list[str]:
-        async with self.memory.phase("llm"):
+        async with self.memory.phase(Stage.PREPARE.phase):
             if inspect.iscoroutinefunction(self.translator.translate_batch):  # an API call
                 translated = await self.translator.translate_batch(texts)
             else:  # torch work: on the device worker, under out-of-memory recovery
@@ -153,7 +160,7 @@ class PrepareStage(StageHandler):
         return list(translated)
 
     def _wants_translation(self, language: str) -> bool:
-        if self.batcher is None or language != getattr(self.translator, "source", "ko"):
+        if self.batcher is None or self.translator is None or language != self.translator.source:
             return False
         return self.when == "always" or (
             self.when == "auto" and (self.llm_english_only or self.embedder_english_only))
@@ -171,7 +178,7 @@ class PrepareStage(StageHandler):
                 result.translated_text = await self.batcher.submit(result.text)
             except Exception as exc:
                 result.add_error(self.name, f"translation failed, going on with the original "
-                                 f"text: {exc}", getattr(exc, "type_name", None) or type(exc).__name__)
+                                 f"text: {exc}", error_type(exc))
             finally:
                 ctx.batching = None
         if result.language == "ko" and result.translated_text is None:
@@ -207,7 +214,7 @@ UNREADABLE = (ValueError, AssertionError, LookupError, TypeError, AttributeError
 
 
 @contextlib.contextmanager
-def reading_replies_of(llm: Any) -> Iterator[None]:
+def reading_replies_of(llm: LLMBackend) -> Iterator[None]:
     """A reply the backend or its SDK could not read (truncated JSON, a garbled stream) is
     garbage from the vendor: an :class:`LLMOutputError` naming the backend, worth another try.
     Any other exception keeps its own type."""
@@ -225,11 +232,11 @@ def reading_replies_of(llm: Any) -> Iterator[None]:
 class LLMInitialStage(StageHandler):
     """The LLM's initial reading; on failure the analyzers go on with the text alone."""
 
-    name = "llm_initial"
-    phase = "llm"
+    name = Stage.LLM_INITIAL
+    phase = Stage.LLM_INITIAL.phase
     retryable = True
 
-    def __init__(self, llm: Any):
+    def __init__(self, llm: LLMBackend):
         self.llm = llm
 
     async def run(self, ctx: "RequestContext") -> None:
@@ -253,11 +260,11 @@ class LLMFinalStage(StageHandler):
     """The final summary, streamed: each chunk is a ``token`` event; retried only before the
     first chunk was sent (after it, a retry would repeat text the user already read)."""
 
-    name = "llm_final"
-    phase = "llm"
+    name = Stage.LLM_FINAL
+    phase = Stage.LLM_FINAL.phase
     retryable = True
 
-    def __init__(self, llm: Any):
+    def __init__(self, llm: LLMBackend):
         self.llm = llm
 
     def can_retry(self, ctx: "RequestContext") -> bool:
@@ -279,22 +286,13 @@ class LLMFinalStage(StageHandler):
                 if not chunks:
                     raise
                 raise StageFailure(f"the summary stream broke after {len(chunks)} chunks: {exc}",
-                                   getattr(exc, "type_name", None) or type(exc).__name__) from exc
+                                   error_type(exc)) from exc
             finally:
                 ctx.add_usage(usage)
         ctx.result.llm.summary = "".join(chunks)
 
 
 # ---------------------------------------------------------------------------- analyzers
-
-
-def analyzer_stage(analyzer: Any, registration: Any) -> str:
-    """The stage an analyzer runs in: its ``stage`` attribute, else what it registered with."""
-    stage = getattr(analyzer, "stage", None) or registration.extra.get("stage", "red_heart")
-    if stage not in ANALYZER_STAGES:
-        raise ConfigError("analyzers", f"analyzer {registration.name!r} declares stage {stage!r}",
-                          choices=ANALYZER_STAGES)
-    return stage
 
 
 class AnalyzerStage(StageHandler):
@@ -310,10 +308,12 @@ class AnalyzerStage(StageHandler):
     error naming it, and the other analyzers and requests go on.
     """
 
-    def __init__(self, name: str, analyzers: Sequence[Any], *, embedder: Any, memory: Any,
+    def __init__(self, name: Stage, analyzers: Sequence[Analyzer], *, embedder: "Embedder | None",
+                 memory: "UnifiedMemoryManager",
                  workers: "DeviceWorkers", batch_size: int, wait_s: float,
-                 could_join: Any = lambda: 1):
+                 could_join: Callable[[], int] = lambda: 1):
         self.name = name
+        self.phase_name = name.phase
         self.analyzers = list(analyzers)
         self.embedder = embedder
         self.memory = memory
@@ -331,7 +331,7 @@ class AnalyzerStage(StageHandler):
             ctx.batching = None
 
     async def _run_batch(self, ctxs: list["RequestContext"]) -> list[None]:
-        async with self.memory.phase(self.name):
+        async with self.memory.phase(self.phase_name):
             await self._embed([c for c in ctxs if c.embedding is None and c.embedding_error is None])
             for analyzer in self.analyzers:
                 live = [c for c in ctxs if self._can_run(c, analyzer)]
@@ -352,12 +352,12 @@ class AnalyzerStage(StageHandler):
             for c in ctxs:
                 c.embedding_error = f"{type(exc).__name__}: {exc}"
                 c.result.add_error(self.name, f"the embedder failed: {exc}",
-                                   getattr(exc, "type_name", None) or type(exc).__name__)
+                                   error_type(exc))
             return
         for c, vector in zip(ctxs, vectors):
             c.embedding = vector
 
-    def _can_run(self, ctx: "RequestContext", analyzer: Any) -> bool:
+    def _can_run(self, ctx: "RequestContext", analyzer: Analyzer) -> bool:
         name = analyzer.name
         if ctx.embedding_error is not None:
             reason = "the text could not be embedded"
@@ -371,7 +371,7 @@ class AnalyzerStage(StageHandler):
         ctx.result.add_error(self.name, f"analyzer {name!r} skipped: {reason}", "DependencyFailed")
         return False
 
-    async def _run_analyzer(self, analyzer: Any, ctxs: list["RequestContext"]) -> None:
+    async def _run_analyzer(self, analyzer: Analyzer, ctxs: list["RequestContext"]) -> None:
         """One ``analyze_batch`` call; when it fails for a batch of several requests, the batch
         is split in halves and retried, so one bad item never fails the requests batched with it."""
         name = analyzer.name
@@ -391,7 +391,7 @@ class AnalyzerStage(StageHandler):
                 await self._run_analyzer(analyzer, ctxs[half:])
                 return
             self._fail(ctxs[0], name, f"analyzer {name!r} failed: {exc}",
-                       getattr(exc, "type_name", None) or type(exc).__name__)
+                       error_type(exc))
             return
         for c, output in zip(ctxs, outputs):
             try:

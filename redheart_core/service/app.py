@@ -30,8 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import ConfigError
+from ..pipeline.queue import QueueFull
 from ..schema import AnalysisResult
-from .errors import ServiceError, error_body
+from .errors import ServiceError, error_body, rejected_result
 from .events import EventStreamResponse, encode_sse, encode_sse_error
 from .guard import CALLER, Guard, GuardSettings
 from .metrics import CONTENT_TYPE, ServiceMetrics
@@ -40,7 +41,7 @@ from .payloads import REQUEST_ID_PATTERN, AnalyzeRequest, BatchRequest
 log = logging.getLogger("redheart.service")
 T = TypeVar("T")
 
-QUEUE_FULL = "QueueFull"
+QUEUE_FULL = QueueFull.__name__
 
 
 @dataclass
@@ -99,11 +100,6 @@ class Service:
                             f"(pipeline.max_queue); retry after {retry_after} s",
                             headers={"Retry-After": str(retry_after),
                                      **({"X-Request-ID": request_id} if request_id else {})})
-
-
-def rejected(result: AnalysisResult) -> bool:
-    """Whether the pipeline turned the request away instead of analyzing it."""
-    return any(err.type == QUEUE_FULL for err in result.errors)
 
 
 def service(request: Request) -> Service:
@@ -182,14 +178,15 @@ async def analyzed(svc: Service, body: AnalyzeRequest, request: Request) -> Anal
     """One analysis for a route, counted in the metrics; None when the client left first."""
     svc.check_size(body.text)
     pipe = svc.running_pipeline()
-    done, result = await until_disconnected(request, pipe.analyze(
-        body.text, priority=body.priority, request_id=request_id_of(body, request),
-        namespace=caller(request)))
+    try:
+        done, result = await until_disconnected(request, pipe.analyze(
+            body.text, priority=body.priority, request_id=request_id_of(body, request),
+            namespace=caller(request)))
+    except QueueFull as exc:
+        raise svc.queue_full(exc.request_id) from None
     if not done:
         svc.metrics.count("cancelled")
         return None
-    if rejected(result):
-        raise svc.queue_full(result.request_id)
     svc.metrics.observe(result)
     return result
 
@@ -225,20 +222,24 @@ async def analyze_batch(body: BatchRequest, request: Request, svc: Service = Dep
     svc.check_batch(body.texts)
     svc.check_size(*body.texts)
     pipe = svc.running_pipeline()
-    done, results = await until_disconnected(request, pipe.analyze_many(
+    done, outcomes = await until_disconnected(request, pipe.analyze_each(
         list(body.texts), namespace=caller(request)))
     if not done:
         svc.metrics.count("cancelled", len(body.texts))
         return Response(status_code=499)
-    refused = [r for r in results if rejected(r)]
-    if len(refused) == len(results):
-        svc.metrics.count("queue_full", len(results) - 1)
+    refused = [o for o in outcomes if isinstance(o, QueueFull)]
+    if len(refused) == len(outcomes):
+        svc.metrics.count("queue_full", len(outcomes) - 1)
         raise svc.queue_full(None)
     svc.metrics.count("queue_full", len(refused))
-    for result in results:
-        if not rejected(result):
-            svc.metrics.observe(result)
-    return JSONResponse({"results": [r.to_dict() for r in results]})
+    items = []
+    for text, outcome in zip(body.texts, outcomes):
+        if isinstance(outcome, QueueFull):
+            items.append(rejected_result(text, outcome).to_dict())
+        else:
+            svc.metrics.observe(outcome)
+            items.append(outcome.to_dict())
+    return JSONResponse({"results": items})
 
 
 @router.post("/v1/analyze/stream", responses={
@@ -259,13 +260,13 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
     except ServiceError:
         await events.aclose()
         raise
+    except QueueFull:
+        await events.aclose()
+        raise svc.queue_full(request_id) from None
     if not done or first is None:
         await events.aclose()
         svc.metrics.count("cancelled")
         return Response(status_code=499)
-    if first.type == "result" and rejected(first.result):
-        await events.aclose()
-        raise svc.queue_full(first.result.request_id)
     return EventStreamResponse(_sse(svc, events, first), headers={"X-Request-ID": request_id})
 
 

@@ -18,9 +18,10 @@ from typing import BinaryIO, TextIO
 from omegaconf import DictConfig
 from pydantic import ValidationError
 
-from ..pipeline.queue import batch_window
+from ..pipeline.queue import QueueFull, batch_window
 from ..schema import AnalysisResult, StageError
 from ..textinput import InputError, check_length, decode_utf8
+from .errors import rejected_result
 from .payloads import AnalyzeRequest
 
 
@@ -119,8 +120,11 @@ async def run_continuous(config: DictConfig, source: BinaryIO, sink: TextIO) -> 
                 check_length(request.text, max_chars, "the text")
             except (ValidationError, ValueError, InputError) as exc:
                 return input_error(line.text, number, exc)
-            return await pipe.analyze(request.text, priority=request.priority,
-                                      request_id=request.request_id)
+            try:
+                return await pipe.analyze(request.text, priority=request.priority,
+                                          request_id=request.request_id)
+            except QueueFull as exc:
+                return rejected_result(request.text, exc)
 
         async def submit() -> None:
             number = 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+
+from ..pipeline.queue import QueueFull
+from ..schema import AnalysisResult
 
 
 class ServiceError(Exception):
@@ -18,3 +22,12 @@ class ServiceError(Exception):
 
 def error_body(type_name: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"type": type_name, "message": message, **extra}}
+
+
+def rejected_result(text: str, exc: QueueFull) -> AnalysisResult:
+    """An item of a batch or a stream of lines that the queue turned away, in a result's shape
+    (its ``errors`` hold one ``QueueFull``, stage ``queue``), so a reader reads every item the
+    same way. The pipeline itself raises :class:`QueueFull` and makes no result."""
+    result = AnalysisResult(request_id=exc.request_id or uuid.uuid4().hex, text=text)
+    result.add_error("queue", exc, type(exc).__name__)
+    return result

@@ -8,7 +8,7 @@ Each app has its own :class:`~prometheus_client.CollectorRegistry`, so two apps 
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,6 +16,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from ..schema import STAGES, AnalysisResult
+
+if TYPE_CHECKING:
+    from ..memory.manager import UnifiedMemoryManager
+    from ..pipeline import Pipeline
 
 #: every value of ``redheart_requests_total{status}``, exported from zero
 STATUSES: tuple[str, ...] = (
@@ -45,7 +49,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class ServiceMetrics:
     """The counters and histograms one app keeps, and their Prometheus text."""
 
-    def __init__(self, pipeline: Callable[[], Any]):
+    def __init__(self, pipeline: Callable[[], "Pipeline | None"]):
         disable_created_metrics()  # the *_created series double the output and nobody reads them
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("redheart_requests", "HTTP requests answered, by outcome "
@@ -125,8 +129,8 @@ class PipelineCollector:
             finished.add_metric([stage, "failed"], state.get("failed", 0))
         yield active
         yield finished
-        memory = getattr(pipe, "memory", None)
-        mstats = memory.stats() if callable(getattr(memory, "stats", None)) else {}
+        memory = pipe.memory if pipe is not None else None
+        mstats = memory.stats() if memory is not None else {}
         yield GaugeMetricFamily("redheart_gpu_memory_bytes", "Device memory allocated by this "
                                 "process (0 without a GPU).", value=gpu_memory_bytes(memory))
         yield GaugeMetricFamily("redheart_gpu_memory_peak_bytes", "Peak device memory of this "
@@ -151,14 +155,13 @@ def stage_states(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
     return {stage: dict(stages.get(stage, {})) for stage in (*STAGES, *sorted(set(stages) - set(STAGES)))}
 
 
-def gpu_memory_bytes(memory: Any) -> int:
-    device = str(getattr(memory, "device", "cpu"))
+def gpu_memory_bytes(memory: "UnifiedMemoryManager | None") -> int:
+    device = memory.device if memory is not None else "cpu"
     torch = sys.modules.get("torch")  # loaded by whoever put a module on the GPU
     if torch is None or not device.startswith("cuda") or not torch.cuda.is_available():
         return 0
     return int(torch.cuda.memory_allocated(device))
 
 
-def _peak(memory: Any) -> int:
-    peak = getattr(memory, "peak_gpu_bytes", None)
-    return int(peak()) if callable(peak) else 0
+def _peak(memory: "UnifiedMemoryManager | None") -> int:
+    return memory.peak_gpu_bytes() if memory is not None else 0

@@ -24,6 +24,7 @@ import pytest
 from ..analyzers.base import AnalyzerItem
 from ..config import analyzer_order
 from ..errors import ConfigError
+from ..phases import ANALYZER_STAGES, Stage
 from ..plugins import PluginRegistry, Registration
 from ..runtime import Runtime
 from ..schema import EMOTIONS, AnalysisResult, InitialAnalysis, Scenario
@@ -42,7 +43,6 @@ UNICODE_SITUATION = (
     "— Ça m'inquiète. Ünïcödé “quotes”, tabs\tand\nnewlines, 𝔪𝔞𝔱𝔥 and 👨‍👩‍👧 families."
 )
 LONG_LENGTH = 10_000
-STAGES = ("red_heart", "circuit")
 
 
 def long_situation(length: int = LONG_LENGTH) -> str:
@@ -291,10 +291,11 @@ class AnalyzerConformance(PluginConformance):
         assert registration.requires[0] in str(info.value) and self.plugin_name in str(info.value)
 
     def test_stage_is_known(self, analyzer: Any, registration: Registration) -> None:
-        stage = getattr(analyzer, "stage", "red_heart")
-        registered = registration.extra.get("stage", "red_heart")
-        assert stage in STAGES, (
-            f"{registration.label} has stage={stage!r}; use one of {STAGES} (default red_heart)")
+        stage = getattr(analyzer, "stage", Stage.RED_HEART)
+        registered = registration.extra.get("stage", Stage.RED_HEART)
+        names = [str(s) for s in ANALYZER_STAGES]
+        assert stage in ANALYZER_STAGES, (
+            f"{registration.label} has stage={stage!r}; use one of {names} (default red_heart)")
         assert stage == registered, (
             f"the analyzer says stage={stage!r} but was registered with stage={registered!r}; "
             "pass the same value to register(..., stage=...) and set it on the object")

@@ -10,7 +10,7 @@
 
 Each check builds the backend from a config naming it and runs inside its own event loop
 (``asyncio.run``), so the suite needs no pytest-asyncio configuration. A backend that talks to
-a server should be pointed at a loopback stand-in (``redheart_core.testing.standin_servers``)
+a server should be pointed at a loopback stand-in (``redheart_plugins_openai.standin.OpenAIStandin`` and the like)
 by overriding the class-scoped ``plugin_options`` fixture.
 """
 

@@ -1,4 +1,5 @@
-"""Loopback stand-ins for the Anthropic Messages API and the OpenAI Chat Completions API.
+"""The loopback HTTP server that vendor stand-ins build on; each vendor's lives with its plugin
+(``redheart_plugins_claude.standin.AnthropicStandin``, ``redheart_plugins_openai.standin.OpenAIStandin``).
 
 Tests point the real SDKs at these servers (``base_url``), so retries, ``retry-after``
 headers, error bodies, malformed replies and server-sent-event streaming all go through the
@@ -19,13 +20,12 @@ import json
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
-__all__ = ["Reply", "RecordedRequest", "StandinServer", "AnthropicStandin", "OpenAIStandin",
-           "SAMPLE_READING"]
+__all__ = ["Reply", "RecordedRequest", "StandinServer", "SAMPLE_READING", "split_text",
+           "retry_headers"]
 
 #: a valid initial reading for a stand-in "model" to send (scenarios deliberately out of order)
 SAMPLE_READING: dict[str, Any] = {
@@ -233,184 +233,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _split(text: str, chunks: int) -> list[str]:
+def split_text(text: str, chunks: int) -> list[str]:
     """``text`` in up to ``chunks`` pieces that concatenate back to it."""
     size = max(1, -(-len(text) // max(1, chunks)))
     return [text[i:i + size] for i in range(0, len(text), size)] or [""]
 
 
-def _retry_headers(retry_after: str | None, retry_after_ms: str | None) -> dict[str, str]:
+def retry_headers(retry_after: str | None, retry_after_ms: str | None) -> dict[str, str]:
     headers = {}
     if retry_after is not None:
         headers["retry-after"] = retry_after
     if retry_after_ms is not None:
         headers["retry-after-ms"] = retry_after_ms
     return headers
-
-
-# ---------------------------------------------------------------------- Anthropic
-
-
-class AnthropicStandin(StandinServer):
-    """The Anthropic Messages API (``POST /v1/messages``); ``base_url`` is the server root."""
-
-    routes = (("POST", "/v1/messages"),)
-
-    @staticmethod
-    def message(text: str | None = None, *, tool_input: Any = None, tool_name: str = "initial_reading",
-                usage: tuple[int, int] = (25, 50), model: str = "claude-standin",
-                stop_reason: str | None = None) -> Reply:
-        """A complete Message: a text block and/or a ``tool_use`` block."""
-        content: list[dict[str, Any]] = []
-        if text is not None:
-            content.append({"type": "text", "text": text})
-        if tool_input is not None:
-            content.append({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:12]}",
-                            "name": tool_name, "input": tool_input})
-        return Reply(200, {
-            "id": f"msg_{uuid.uuid4().hex[:12]}", "type": "message", "role": "assistant",
-            "model": model, "content": content,
-            "stop_reason": stop_reason or ("tool_use" if tool_input is not None else "end_turn"),
-            "stop_sequence": None,
-            "usage": {"input_tokens": usage[0], "output_tokens": usage[1]},
-        })
-
-    @staticmethod
-    def error(status: int, message: str = "scripted error", *, error_type: str | None = None,
-              retry_after: str | None = None, retry_after_ms: str | None = None) -> Reply:
-        """An API error body as Anthropic sends it (429 rate_limit_error, 529 overloaded_error...)."""
-        kinds = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                 429: "rate_limit_error", 529: "overloaded_error"}
-        kind = error_type or kinds.get(status, "api_error")
-        return Reply(status, {"type": "error", "error": {"type": kind, "message": message}},
-                     headers=_retry_headers(retry_after, retry_after_ms))
-
-    @staticmethod
-    def stream(chunks: Sequence[str], *, usage: tuple[int, int] = (25, 50), model: str = "claude-standin",
-               chunk_delay_s: float = 0.0, fail_after: int | None = None) -> Reply:
-        """A streamed text reply as Messages API server-sent events.
-
-        ``fail_after=n`` sends an ``error`` event after ``n`` text deltas instead of finishing.
-        """
-        msg_id = f"msg_{uuid.uuid4().hex[:12]}"
-        events: list[tuple[Optional[str], Any]] = [
-            ("message_start", {"type": "message_start", "message": {
-                "id": msg_id, "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": usage[0], "output_tokens": 1}}}),
-            ("content_block_start", {"type": "content_block_start", "index": 0,
-                                     "content_block": {"type": "text", "text": ""}}),
-        ]
-        for i, chunk in enumerate(chunks):
-            if fail_after is not None and i == fail_after:
-                events.append(("error", {"type": "error", "error": {"type": "overloaded_error",
-                                                                     "message": "scripted stream failure"}}))
-                return Reply(200, events=events, chunk_delay_s=chunk_delay_s)
-            events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                   "delta": {"type": "text_delta", "text": chunk}}))
-        events += [
-            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                                  "stop_sequence": None},
-                               "usage": {"output_tokens": usage[1]}}),
-            ("message_stop", {"type": "message_stop"}),
-        ]
-        return Reply(200, events=events, chunk_delay_s=chunk_delay_s)
-
-    @classmethod
-    def analyst(cls, reading: Any, summary: str, *, chunks: int = 4,
-                chunk_delay_s: float = 0.0) -> Callable[[RecordedRequest], Reply]:
-        """A model that answers a forced tool call with ``reading`` and anything else with
-        ``summary`` (streamed in ``chunks`` pieces when the request asks to stream)."""
-
-        def answer(request: RecordedRequest) -> Reply:
-            body = request.json if isinstance(request.json, dict) else {}
-            if body.get("tools"):
-                return cls.message(tool_input=reading, tool_name=body["tools"][0]["name"])
-            if request.wants_stream:
-                return cls.stream(_split(summary, chunks), chunk_delay_s=chunk_delay_s)
-            return cls.message(summary)
-
-        return answer
-
-
-# ---------------------------------------------------------------------- OpenAI
-
-
-class OpenAIStandin(StandinServer):
-    """The OpenAI Chat Completions API (``POST /v1/chat/completions``); ``base_url`` ends in /v1."""
-
-    routes = (("POST", "/v1/chat/completions"),)
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.url}/v1"
-
-    @staticmethod
-    def completion(content: str | None, *, usage: tuple[int, int] = (25, 50), model: str = "gpt-standin",
-                   finish_reason: str = "stop", refusal: str | None = None) -> Reply:
-        return Reply(200, {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
-            "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
-                         "message": {"role": "assistant", "content": content, "refusal": refusal}}],
-            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                      "total_tokens": usage[0] + usage[1]},
-        })
-
-    @staticmethod
-    def error(status: int, message: str = "scripted error", *, code: str | None = None,
-              retry_after: str | None = None, retry_after_ms: str | None = None) -> Reply:
-        return Reply(status, {"error": {"message": message, "type": "invalid_request_error"
-                                        if status == 400 else "server_error", "param": None, "code": code}},
-                     headers=_retry_headers(retry_after, retry_after_ms))
-
-    @staticmethod
-    def stream(chunks: Sequence[str], *, usage: tuple[int, int] | None = (25, 50), model: str = "gpt-standin",
-               chunk_delay_s: float = 0.0, fail_after: int | None = None) -> Reply:
-        """A ``stream=True`` reply: chat.completion.chunk events, a usage chunk, then [DONE].
-
-        ``fail_after=n`` sends an error event after ``n`` content chunks instead of finishing.
-        """
-        cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
-
-        events: list[tuple[Optional[str], Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
-        for i, text in enumerate(chunks):
-            if fail_after is not None and i == fail_after:
-                events.append((None, {"error": {"message": "scripted stream failure", "type": "server_error"}}))
-                return Reply(200, events=events, chunk_delay_s=chunk_delay_s)
-            events.append((None, chunk({"content": text})))
-        events.append((None, chunk({}, "stop")))
-        if usage is not None:
-            events.append((None, {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                  "model": model, "choices": [],
-                                  "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                            "total_tokens": sum(usage)}}))
-        events.append((None, "[DONE]"))
-        return Reply(200, events=events, chunk_delay_s=chunk_delay_s)
-
-    @classmethod
-    def analyst(cls, reading: Any, summary: str, *, chunks: int = 4, chunk_delay_s: float = 0.0,
-                json_schema_supported: bool = True) -> Callable[[RecordedRequest], Reply]:
-        """A model that answers a request with a ``response_format`` with ``reading`` as JSON
-        text and anything else with ``summary``. ``json_schema_supported=False`` answers 400 to
-        ``response_format: json_schema``, as many OpenAI-compatible servers do."""
-
-        def answer(request: RecordedRequest) -> Reply:
-            body = request.json if isinstance(request.json, dict) else {}
-            wanted = (body.get("response_format") or {}).get("type")
-            if wanted == "json_schema" and not json_schema_supported:
-                return cls.error(400, "response_format json_schema is not supported by this server")
-            asks_json = "JSON object" in json.dumps(body.get("messages", []))
-            if (wanted or asks_json) and not request.wants_stream:
-                return cls.completion(json.dumps(reading))
-            if request.wants_stream:
-                return cls.stream(_split(summary, chunks), chunk_delay_s=chunk_delay_s)
-            return cls.completion(summary)
-
-        return answer
-

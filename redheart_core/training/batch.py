@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import error_type
 from .data import DatasetError, json_objects
 from .results import RecordWriter, ResultsFile
 from .trainers import make_trainer
@@ -120,7 +121,7 @@ class BatchDataModule(L.LightningDataModule):
 
 def error_line(rid: str, exc: BaseException) -> dict[str, Any]:
     """The output line of a record the pipeline could not produce a result for."""
-    kind = getattr(exc, "type_name", None) or type(exc).__name__
+    kind = error_type(exc)
     return {"id": rid, "error": {"type": kind, "message": str(exc) or kind}}
 
 

@@ -12,32 +12,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 
 from ..errors import ConfigError
-from .heads import HeadModule, HeadNet, HeadShape
+from .head_net import FORMAT, FORMAT_VERSION, HeadNet, HeadShape, head_metadata
 from .targets import HeadTarget, head_target
 
-FORMAT = "redheart-head"
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from .heads import HeadModule
 
 
-def head_metadata(target: HeadTarget, embedder_id: str, shape: HeadShape,
-                  metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
-    return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "kind": target.kind,
-        "labels": list(target.labels),
-        "embedder_id": embedder_id,
-        "shape": shape.to_dict(),
-        "metrics": dict(metrics or {}),
-    }
-
-
-def save_head(path: str | Path, module: HeadModule) -> Path:
+def save_head(path: str | Path, module: "HeadModule") -> Path:
     """Write the head of a trained module to ``path`` (atomically: a reader never sees half)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,6 @@ loss, the metrics and the checkpoint metadata around it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import lightning as L
@@ -20,46 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..model.encoder import SentenceEncoder
+from .head_net import HeadNet, head_metadata, head_shape
 from .metrics import accuracy, macro_f1, mean_absolute_error
 from .targets import HeadTarget, head_target
-
-
-@dataclass(frozen=True)
-class HeadShape:
-    """What is needed to rebuild a head's network from its weights."""
-
-    dim: int
-    n_outputs: int
-    hidden: int = 256
-    dropout: float = 0.1
-    squash: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class HeadNet(nn.Module):
-    """Embedder vectors ``(n, dim)`` -> logits (classifier) or values in 0..1 (``squash``)."""
-
-    def __init__(self, shape: HeadShape):
-        super().__init__()
-        self.shape = shape
-        self.layers = nn.Sequential(
-            nn.LayerNorm(shape.dim),
-            nn.Linear(shape.dim, shape.hidden),
-            nn.GELU(),
-            nn.Dropout(shape.dropout),
-            nn.Linear(shape.hidden, shape.n_outputs),
-        )
-
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        out = self.layers(vectors)
-        return torch.sigmoid(out) if self.shape.squash else out
-
-
-def head_shape(target: HeadTarget, dim: int, hidden: int = 256, dropout: float = 0.1) -> HeadShape:
-    return HeadShape(dim=dim, n_outputs=target.n_outputs, hidden=hidden, dropout=dropout,
-                     squash=not target.classifies)
 
 
 class HeadModule(L.LightningModule):
@@ -127,8 +89,6 @@ class HeadModule(L.LightningModule):
         return torch.optim.AdamW(groups, weight_decay=self.hparams.weight_decay)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from .checkpoints import head_metadata
-
         checkpoint["redheart_head"] = head_metadata(self.target, self.embedder_id, self.net.shape,
                                                     self.val_metrics)
 

@@ -47,8 +47,8 @@ class ClaudeBackend(RemoteBackend):
                                   connection=isinstance(exc, anthropic.APIConnectionError))
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client, limit = self._clients.get()
-        async with limit:
+        client, slot = self._clients.get()
+        async with slot:
             with attempts() as counter:
                 try:
                     message = await client.messages.create(**self._params(request))
@@ -73,8 +73,8 @@ class ClaudeBackend(RemoteBackend):
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Text deltas from the SDK's message stream. The SDK retries before the stream opens;
         an error after the first chunk ends the stream with :class:`LLMRequestError`."""
-        client, limit = self._clients.get()
-        async with limit, contextlib.AsyncExitStack() as stack:
+        client, slot = self._clients.get()
+        async with slot, contextlib.AsyncExitStack() as stack:
             with attempts() as counter:
                 try:
                     stream = await stack.enter_async_context(client.messages.stream(**self._params(request)))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from redheart_core import hookimpl
+from redheart_core.options import check_range
 
 
 @dataclass
@@ -37,6 +38,9 @@ class LocalOptions:
     #: the model reads only English: Korean input is translated first (translation.translator)
     english_only: bool = False
 
+    def __post_init__(self) -> None:
+        check_range(self, "max_new_tokens", 1)
+
 
 @dataclass
 class MarianOptions:
@@ -50,6 +54,11 @@ class MarianOptions:
     max_length: int = 512
     #: translations kept in memory, by text
     cache_size: int = 1024
+
+    def __post_init__(self) -> None:
+        check_range(self, "batch_size", 1)
+        check_range(self, "max_length", 1)
+        check_range(self, "cache_size", 0)
 
 
 def _local_factory(options: LocalOptions, runtime=None):

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
-from redheart_core.errors import ConfigError
 from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
 from redheart_core.llm.usage import record_usage
@@ -39,8 +38,6 @@ class LocalBackend(LLMBackend):
     """A causal LM from ``model_path``, greedy unless ``do_sample``."""
 
     def __init__(self, options: Any, runtime: Any = None):
-        if options.max_new_tokens < 1:
-            raise ConfigError("llm.options.max_new_tokens", f"must be at least 1, got {options.max_new_tokens}")
         self.options = options
         self.runtime = runtime
         cache_dir = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()

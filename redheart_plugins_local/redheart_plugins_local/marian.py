@@ -10,7 +10,6 @@ import threading
 from collections import OrderedDict
 from typing import Any, Iterator
 
-from redheart_core.errors import ConfigError
 
 from .loading import module_device, quiet_loading, register_modules, resolve_device, resolve_model_path
 
@@ -21,10 +20,6 @@ class MarianTranslator:
     """``translate_batch(texts)`` from ``source`` to ``target``; thread-safe."""
 
     def __init__(self, options: Any, runtime: Any = None):
-        for key, least in (("batch_size", 1), ("max_length", 1), ("cache_size", 0)):
-            if getattr(options, key) < least:
-                raise ConfigError(f"translation.options.{key}", f"must be at least {least}, "
-                                  f"got {getattr(options, key)}")
         self.options = options
         self.runtime = runtime
         self.source, self.target = options.source, options.target

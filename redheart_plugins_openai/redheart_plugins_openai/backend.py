@@ -85,8 +85,8 @@ class OpenAIBackend(RemoteBackend):
         return params
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        client, limit = self._clients.get()
-        async with limit:
+        client, slot = self._clients.get()
+        async with slot:
             while True:
                 mode = self._mode
                 with attempts() as counter:
@@ -143,9 +143,9 @@ class OpenAIBackend(RemoteBackend):
         """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
         opens; an error after the first chunk, a dropped connection, or a stream that ends
         without a ``finish_reason`` ends it with :class:`LLMRequestError`."""
-        client, limit = self._clients.get()
+        client, slot = self._clients.get()
         usage = None
-        async with limit, contextlib.AsyncExitStack() as stack:
+        async with slot, contextlib.AsyncExitStack() as stack:
             with attempts() as counter:
                 try:
                     stream = await self._open_stream(client, request)

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from redheart_core.config import config_hash, iter_keys, load_config, redact, to_plain, to_yaml
+from redheart_core.config import config_hash, iter_keys, load_config, to_plain, to_yaml
 from redheart_core.errors import ConfigError
+from redheart_core.secrets import redact
 
 
 def test_defaults_match_the_documented_top_level_keys():

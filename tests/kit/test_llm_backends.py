@@ -10,7 +10,9 @@ from typing import Any, Iterator
 import pytest
 
 from redheart_core.testing import LLMBackendConformance
-from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin
+from redheart_core.testing.standin_servers import SAMPLE_READING
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 SUMMARY = "The main dilemma is honesty against loyalty; refusing kindly is the better course."
 

@@ -21,9 +21,9 @@ from redheart_core.llm.errors import LLMOutputError, LLMRequestError
 from redheart_core.llm.reading import BOUNDED_READING_SCHEMA, INITIAL_READING_SCHEMA, summary_request
 from redheart_core.llm.usage import usage_meter
 from redheart_core.schema import AnalysisResult
-from redheart_core.testing.standin_servers import (
-    SAMPLE_READING as GOOD, AnthropicStandin, OpenAIStandin, Reply, StandinServer,
-)
+from redheart_core.testing.standin_servers import SAMPLE_READING as GOOD, Reply, StandinServer
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 KEY = "sk-test-DO-NOT-LEAK-4b1d"
 SUMMARY = "Refusing kindly keeps both the friendship and your integrity. " * 3
@@ -297,17 +297,20 @@ async def test_aclose_is_idempotent_and_a_closed_backend_reopens_in_a_new_loop(k
     await backend.aclose()
 
 
-def test_log_guard_scrubs_the_key_from_any_sdk_logger_record(caplog):
-    from redheart_core.llm.remote import guard_logs
-
+async def test_sdk_loggers_are_scrubbed_during_a_call_and_left_bare_after_it(caplog, kit, serve):
     caplog.set_level(logging.DEBUG)
-    guard_logs(KEY)
-    guard_logs("none")  # a placeholder for a server that needs no key: left alone
-    logging.getLogger("anthropic._base_client").debug("headers: %s", {"authorization": f"Bearer {KEY}"})
-    logging.getLogger("httpx2").debug("sent %s, retries: %s", KEY, "none")
+    backend = kit.backend(serve(kit.server_cls.analyst(GOOD, SUMMARY)))
+    _, slot = backend._clients.get()
+    async with slot:
+        logging.getLogger("anthropic._base_client").debug("headers: %s", {"authorization": f"Bearer {KEY}"})
+        logging.getLogger("httpx2").debug("sent %s, retries: %s", KEY, "none")
     assert len(caplog.records) == 2
     assert KEY not in caplog.text
     assert "Bearer ***" in caplog.text and "sent ***, retries: none" in caplog.text
+    await backend.summarize_final(AnalysisResult("r1", "t"))
+    await backend.aclose()
+    for name in ("anthropic", "anthropic._base_client", "openai", "httpx", "httpx2", "httpcore"):
+        assert logging.getLogger(name).filters == [], f"a filter stayed on the {name!r} logger"
 
 
 @pytest.mark.parametrize("kit", [KITS[1]], ids=["openai"])

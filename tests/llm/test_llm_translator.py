@@ -10,7 +10,9 @@ import pytest
 from redheart_core import Pipeline, load_config
 from redheart_core.errors import ConfigError
 from redheart_core.pipeline.caveats import UNREAD_CONFIDENCE_SCALE
-from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin
+from redheart_core.testing.standin_servers import SAMPLE_READING
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 KEY = "sk-test-DO-NOT-LEAK-ko41"
 KOREAN = "회사 회계 장부를 조작하라는 지시를 받았다. 거부하면 해고될 수도 있다."

@@ -86,7 +86,8 @@ async def test_an_api_backend_run_never_loads_the_translator(tiny_marian):
     """translation.when=auto translates only for an English-only consumer; Claude reads Korean
     and without analyzers nothing needs the English encoder."""
     from redheart_core import Pipeline
-    from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin
+    from redheart_core.testing.standin_servers import SAMPLE_READING
+    from redheart_plugins_claude.standin import AnthropicStandin
 
     with AnthropicStandin(AnthropicStandin.analyst(SAMPLE_READING, "Summary.")) as server:
         cfg = load_config(overrides=[

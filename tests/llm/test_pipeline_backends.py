@@ -11,7 +11,9 @@ import pytest
 
 from redheart_core import Pipeline, load_config
 from redheart_core.pipeline.events import Partial, Result, Token
-from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin, Reply
+from redheart_core.testing.standin_servers import SAMPLE_READING, Reply
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 KEY = "sk-test-DO-NOT-LEAK-77c3"
 SUMMARY = "Refuse kindly: it keeps the friendship honest. The other paths carry more regret."

@@ -112,7 +112,8 @@ def plan_cli(module_plugin):
     """``plan_cli("--json", budget_kib=200, strategy="phase_swap")`` -> click Result.
 
     The pipeline's shared embedder (red_heart phase) is part of every plan with analyzers, so
-    ``budget_kib`` is the room *beyond* the embedder's size (``plan_cli.embedder_bytes``).
+    ``budget_kib`` is the room *beyond* the shared modules' size (``plan_cli.embedder_bytes``:
+    the embedder and the model heads it carries, named in ``plan_cli.shared``).
     """
     from click.testing import CliRunner
 
@@ -133,5 +134,6 @@ def plan_cli(module_plugin):
 
     run.embedder_bytes = 0
     probe = json.loads(run("--json", budget_kib=1024 ** 2).stdout)
-    run.embedder_bytes = probe["modules"].get("embedder", {}).get("bytes", 0)
+    run.shared = sorted(n for n in probe["modules"] if not n.startswith("mt_"))
+    run.embedder_bytes = sum(probe["modules"][n]["bytes"] for n in run.shared)
     return run

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from benchmarks import bench_memory as bench  # noqa: E402
-from redheart_core.memory import UnifiedMemoryManager  # noqa: E402
+from redheart_core.memory import PhaseSwapStrategy, UnifiedMemoryManager  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 GIB = 1024 ** 3
@@ -35,7 +35,7 @@ def test_swap_in_beats_pageable_copies_and_matches_raw_pinned_bandwidth():
 
 
 def test_a_real_out_of_memory_mid_batch_is_recovered_without_losing_a_request():
-    umm = UnifiedMemoryManager("cuda", GIB, "phase_swap")
+    umm = UnifiedMemoryManager("cuda", GIB, PhaseSwapStrategy())
     model = torch.nn.Linear(256, 256)
     umm.register("head", model, {"red_heart"})
     calls = []
@@ -50,15 +50,16 @@ def test_a_real_out_of_memory_mid_batch_is_recovered_without_losing_a_request():
 
     async def run():
         async with umm.phase("red_heart"):
-            return await asyncio.to_thread(umm.run_with_oom_recovery, "head", forward,
-                                           list(range(32)))
+            return await asyncio.to_thread(
+                umm.run_recovering, lambda batch: forward(batch, umm.device_of("head")),
+                list(range(32)), "head")
 
     out = asyncio.run(run())
     assert len(out) == 32 and umm.stats()["oom_recoveries"] >= 1
 
 
 def test_weights_round_trip_exactly_through_pinned_memory():
-    umm = UnifiedMemoryManager("cuda", GIB, "phase_swap")
+    umm = UnifiedMemoryManager("cuda", GIB, PhaseSwapStrategy())
     a, b = bench.layered_model(64 * 1024 ** 2, 4), bench.layered_model(64 * 1024 ** 2, 4)
     x = torch.randn(2, a[0].in_features)
     expected = a(x)

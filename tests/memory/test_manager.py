@@ -9,8 +9,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from redheart_core.memory import (MemoryBudgetError, PhaseSwapStrategy, ResidentStrategy,
-                                  SwapOptions, UnifiedMemoryManager)
+from redheart_core.memory import (AutoStrategy, MemoryBudgetError, PhaseSwapStrategy,
+                                  ResidentStrategy, SwapOptions, UnifiedMemoryManager)
 
 KIB = 1024
 
@@ -21,7 +21,12 @@ def swap_manager(limit_kib: int, prefetch: bool = False) -> UnifiedMemoryManager
 
 
 def host_pointer(umm: UnifiedMemoryManager, name: str) -> int:
-    return umm._entries[name].offload.host[0].data_ptr()
+    return umm.residency.entry(name).offload.host[0].data_ptr()
+
+
+def on_device_of(umm: UnifiedMemoryManager, name: str, fn):
+    """``fn(batch, device)`` as ``fn(batch)``, told where ``name`` runs at each call."""
+    return lambda batch: fn(batch, umm.device_of(name))
 
 
 def weight_pointer(module: torch.nn.Module) -> int:
@@ -135,7 +140,7 @@ def test_tied_weights_are_counted_once():
 
 
 async def test_auto_is_cpu_without_an_accelerator(linear):
-    umm = UnifiedMemoryManager("cpu", 8 * KIB, "auto")
+    umm = UnifiedMemoryManager("cpu", 8 * KIB, AutoStrategy())
     assert umm.strategy_name == "cpu" and umm.device == "cpu"
     module = linear(16)  # larger than the budget: the budget is for accelerators only
     umm.register("big", module, {"llm"})
@@ -168,7 +173,8 @@ async def test_out_of_memory_retries_then_splits_then_runs_on_cpu(linear):
         return [f"ok:{item}" for item in batch]
 
     async with umm.phase("red_heart"):
-        out = await asyncio.to_thread(umm.run_with_oom_recovery, "head", flaky, [1, 2, 3, 4])
+        out = await asyncio.to_thread(umm.run_recovering, on_device_of(umm, "head", flaky),
+                                    [1, 2, 3, 4], "head")
     assert out == ["ok:1", "ok:2", "ok:3", "ok:4"]  # every request answered, in order
     stats = umm.stats()
     assert stats["oom_recoveries"] >= 3 and stats["oom_actions"]["split"] >= 1
@@ -185,7 +191,7 @@ def test_a_single_item_that_keeps_failing_moves_the_module_to_cpu(linear):
             raise RuntimeError("CUDA error: out of memory")
         return [device.type for _ in batch]
 
-    assert umm.run_with_oom_recovery("head", needs_cpu, ["x"]) == ["cpu"]
+    assert umm.run_recovering(on_device_of(umm, "head", needs_cpu), ["x"], "head") == ["cpu"]
     stats = umm.stats()
     assert stats["oom_actions"] == {"retry": 1, "split": 0, "cpu": 1}
     assert stats["cpu_fallbacks"] == ["head"]
@@ -199,10 +205,10 @@ def test_errors_other_than_out_of_memory_propagate(linear):
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        umm.run_with_oom_recovery("head", broken, [1])
+        umm.run_recovering(on_device_of(umm, "head", broken), [1], "head")
     assert umm.stats()["oom_recoveries"] == 0
     with pytest.raises(KeyError, match="registered: head"):
-        umm.run_with_oom_recovery("nope", broken, [1])
+        umm.run_recovering(on_device_of(umm, "nope", broken), [1], "nope")
 
 
 def test_a_single_item_that_keeps_failing_moves_every_named_module_to_cpu(linear):
@@ -216,7 +222,7 @@ def test_a_single_item_that_keeps_failing_moves_every_named_module_to_cpu(linear
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return ["done" for _ in batch]
 
-    assert umm.run_with_oom_recovery(["encoder", "head"], forward, ["x"]) == ["done"]
+    assert umm.run_recovering(on_device_of(umm, "encoder", forward), ["x"], "encoder", "head") == ["done"]
     assert umm.stats()["cpu_fallbacks"] == ["encoder", "head"]
 
 
@@ -305,7 +311,7 @@ async def test_a_module_that_cannot_be_loaded_runs_from_host_memory_for_the_phas
     expected = module(x)
     umm.register("head", module, {"circuit"})
     umm.register("llm", linear(8), {"llm"})
-    offload = umm._entries["head"].offload
+    offload = umm.residency.entry("head").offload
     real_load, failures = offload.load, []
 
     def load_with_device_full(stream=None):
@@ -370,10 +376,23 @@ async def test_a_module_registered_in_a_free_phase_never_moves_under_its_holders
     first = asyncio.ensure_future(first_llm_request())
     second = asyncio.ensure_future(second_llm_request())
     await loaded.wait()
-    host = umm._entries["llm.local"].offload.host[0].data_ptr()
+    host = umm.residency.entry("llm.local").offload.host[0].data_ptr()
     await asyncio.sleep(0.01)
     assert devices == []  # the gated request waits while the free holder runs
     done.set()
     await asyncio.gather(first, second)
     assert devices == [host, "gated"]  # the first ran from host memory, untouched
     assert "llm.local" in umm.resident_names()
+
+
+def test_the_strategy_is_resolved_once_when_the_manager_is_built():
+    resolved = []
+
+    class Counting(PhaseSwapStrategy):
+        def resolve(self, device_type, footprints, budget):
+            resolved.append(device_type)
+            return super().resolve(device_type, footprints, budget)
+
+    umm = UnifiedMemoryManager("cpu", 8 * KIB, Counting())
+    assert resolved == ["cpu"] and umm.strategy_name == "phase_swap"
+    assert not hasattr(umm, "run") and not hasattr(umm, "run_with_oom_recovery")

@@ -50,7 +50,8 @@ class BudgetedAnalyzer:
                 # reads every weight on the device with tiny activations (GB-sized modules)
                 return [{"score": float(v)} for v in x @ self.module.weight.sum(dim=0)]
 
-        return umm.run_with_oom_recovery(self.name, forward, list(items))
+        return umm.run_recovering(lambda batch: forward(batch, umm.device_of(self.name)),
+                                  list(items), self.name)
 
 
 class BudgetPlugin:
@@ -120,8 +121,10 @@ async def test_200_requests_with_modules_twice_the_budget_lose_nothing(budget_pl
         torch.ones(64, 64, device="cuda") @ torch.ones(64, 64, device="cuda")  # context, cuBLAS
         torch.cuda.synchronize()
         nvml = NvmlPeak()
-    # the shared embedder (red_heart phase) is part of the pipeline: size the rest around it
-    embedder = module_bytes(embedder_from_config(load_config(overrides=settings).embedding).module)
+    # the shared embedder and the model heads it carries (red_heart phase) are part of the
+    # pipeline: size the rest around them
+    shared = embedder_from_config(load_config(overrides=settings).embedding)
+    embedder = sum(module_bytes(m) for m in shared.modules().values())
     budget = embedder + 8 * MIB if device == "cpu" else 2 * 1024 ** 3
     limit = int(budget * (1 - headroom))
     sizes = budget_plugin.sizes

@@ -21,13 +21,13 @@ def test_plan_json_has_the_documented_shape_and_exits_0_when_it_fits(plan_cli):
     assert plan["strategy"] == "phase_swap" and plan["device"] == "cuda"
     assert plan["budget_bytes"] == embedder + 100 * KIB
     modules = dict(plan["modules"])
-    assert modules.pop("embedder", {"phases": ["red_heart"]})["phases"] == ["red_heart"]
+    assert all(modules.pop(name)["phases"] == ["red_heart"] for name in plan_cli.shared)
     assert modules == {
         "mt_encoder": {"bytes": 64 * KIB, "phases": ["red_heart"], "priority": 5},
         "mt_circuit_head": {"bytes": 32 * KIB, "phases": ["circuit"], "priority": 1},
         "mt_llm": {"bytes": 128 * KIB, "phases": ["llm"], "priority": 0},
     }
-    red_heart = ["mt_encoder", "embedder"] if embedder else ["mt_encoder"]
+    red_heart = ["mt_encoder", *plan_cli.shared]  # by priority: 5, then 2 by name
     assert plan["phases"] == {
         "red_heart": {"resident": red_heart, "bytes": embedder + 64 * KIB},
         "circuit": {"resident": ["mt_encoder", "mt_circuit_head"], "bytes": 96 * KIB},
@@ -96,3 +96,60 @@ def test_cli_and_plugin_modules_do_not_import_torch():
     code = ("import redheart_core.cli.memory, redheart_core.cli.doctor, "
             "redheart_core.memory.plugin, redheart_core.memory")
     assert modules_imported_by(code, ("torch", "numpy", "pynvml")) == []
+
+
+class _StagedByRegistration:
+    """An analyzer whose stage is only in its registration (``register(..., stage=)``)."""
+
+    requires = ()
+
+    def __init__(self):
+        import torch
+
+        self.head = torch.nn.Linear(8, 8)
+
+    def modules(self):
+        return {"staged_head": self.head}
+
+    def analyze_batch(self, items):
+        return [{} for _ in items]
+
+
+class _MeasuredTranslator:
+    """A translator that exposes its model only through ``modules()``."""
+
+    source, target = "ko", "en"
+
+    def __init__(self):
+        import torch
+
+        self.model = torch.nn.Linear(8, 8)
+
+    def modules(self):
+        return {"staged_translator": self.model}
+
+    def translate_batch(self, texts):
+        return list(texts)
+
+
+class _StagedPlugin:
+    from redheart_core import hookimpl
+
+    @hookimpl
+    def redheart_register_analyzers(self, register):
+        register("staged", lambda options: _StagedByRegistration(), stage="circuit")
+
+    @hookimpl
+    def redheart_register_translators(self, register):
+        register("staged-translator", lambda options: _MeasuredTranslator())
+
+
+def test_the_plan_puts_modules_in_the_phase_their_stage_runs_in(redheart_plugin):
+    from redheart_core.config import load_config
+    from redheart_core.memory_plan import plan_for_config
+
+    redheart_plugin(_StagedPlugin(), "staged-plugin")
+    plan = plan_for_config(load_config(overrides=[
+        "analyzers=[staged]", "translation.translator=staged-translator", "memory.device=cpu"]))
+    assert plan.modules["staged_head"].phases == {"circuit"}  # as registered, as the pipeline runs it
+    assert plan.modules["staged_translator"].phases == {"llm"}  # prepare translates in phase llm

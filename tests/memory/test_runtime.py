@@ -13,6 +13,6 @@ def test_the_shared_embedder_is_registered_once_for_every_analyzer():
     assert runtime.embedder is embedder
     footprints = runtime.memory.footprints()
     assert list(footprints).count("embedder") == 1
-    assert runtime.memory._entries["embedder"].module is embedder.module
+    assert runtime.memory.registered_modules()["embedder"] is embedder.module
     assert footprints["embedder"].phases == frozenset({"red_heart"})
     assert runtime.memory.register("embedder", object()) is embedder.module

@@ -9,8 +9,9 @@ import logging
 import pytest
 
 from redheart_core.config import load_config
-from redheart_core.logs import configure_logging, redact_text, register_secrets
+from redheart_core.logs import configure_logging
 from redheart_core.pipeline import Pipeline
+from redheart_core.secrets import redact_text, register_secrets
 
 SECRET = "sk-ant-test-0123456789abcdef"
 

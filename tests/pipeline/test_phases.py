@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from redheart_core.pipeline import Pipeline
 
@@ -50,11 +51,18 @@ class CountingEmbedder:
         return self.inner.encode(texts)
 
 
+def overlapping(holds: list[tuple[str, float, float]], a: str, b: str) -> bool:
+    return any(pa == a and pb == b and sa < eb and sb < ea
+               for pa, sa, ea in holds for pb, sb, eb in holds)
+
+
 async def test_a_phase_never_changes_while_work_of_the_old_phase_runs(plugin, make_config):
-    cfg = make_config("pipeline.concurrency=6", "pipeline.batch_size=3",
+    cfg = make_config("pipeline.concurrency=6", "pipeline.batch_size=3", "memory.strategy=phase_swap",
                       analyzers=["pt_slow", "pt_circuit", "pt_length"], delay_s=0.03,
                       summary_delay_s=0.03)
     pipe = Pipeline.from_config(cfg)
+    for phase in ("circuit", "llm"):  # every phase has a working set: every entry may swap
+        pipe.runtime.memory.register(f"pt_{phase}_model", torch.nn.Linear(4, 4), {phase})
     memory = pipe.runtime.memory = RecordingMemory(pipe.runtime.memory)
     async with pipe:
         results = await pipe.analyze_many([f"case {i}" for i in range(9)])
@@ -72,6 +80,19 @@ async def test_a_phase_never_changes_while_work_of_the_old_phase_runs(plugin, ma
         assert any(p == phase and s <= start and end <= e for p, s, e in holds), \
             f"{phase} work ran outside a {phase} phase"
     assert results[0].memory.strategy == pipe.runtime.memory.strategy_name
+
+
+@pytest.mark.parametrize("strategy", ["cpu", "resident"])
+async def test_where_no_phase_change_moves_anything_llm_calls_overlap_analyzer_work(
+        plugin, make_config, strategy):
+    cfg = make_config("pipeline.concurrency=6", "pipeline.batch_size=3", f"memory.strategy={strategy}",
+                      analyzers=["pt_slow", "pt_length"], delay_s=0.05, summary_delay_s=0.05)
+    pipe = Pipeline.from_config(cfg)
+    memory = pipe.runtime.memory = RecordingMemory(pipe.runtime.memory)
+    async with pipe:
+        results = await pipe.analyze_many([f"case {i}" for i in range(12)])
+    assert all(r.ok for r in results)
+    assert overlapping(memory.holds, "llm", "red_heart"), "the LLM waited for the analyzers"
 
 
 async def test_each_batch_is_embedded_once_with_the_shared_embedder(plugin, make_config):

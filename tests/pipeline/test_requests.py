@@ -9,9 +9,9 @@ import pytest
 
 from redheart_core import hookimpl
 from redheart_core.errors import ConfigError
-from redheart_core.pipeline import Pipeline, analyze
+from redheart_core.pipeline import Pipeline, QueueFull, analyze
 from redheart_core.pipeline.stages import StageHandler
-from redheart_core.schema import STAGES
+from redheart_core.schema import STAGES, AnalysisResult
 
 TEXT = "My friend asked me to lie to cover for him at work."
 
@@ -261,20 +261,37 @@ async def test_a_single_request_interleaves_with_a_large_batch(plugin, make_conf
     assert single_s <= 0.25 * batch_s, f"the single request took {single_s:.2f} s of a {batch_s:.2f} s batch"
 
 
-async def test_overflow_reject_answers_every_request_complete_or_queue_full(plugin, make_config):
+async def test_overflow_reject_raises_queue_full_for_each_request_turned_away(plugin, make_config):
     cfg = make_config("pipeline.concurrency=2", "pipeline.max_queue=4", "pipeline.overflow=reject",
                       delay_s=0.05)
     async with Pipeline.from_config(cfg) as pipe:
-        results = await asyncio.wait_for(asyncio.gather(*(pipe.analyze(f"r{i}") for i in range(40))), 30)
+        outcomes = await asyncio.wait_for(asyncio.gather(
+            *(pipe.analyze(f"r{i}", request_id=f"id{i}") for i in range(40)),
+            return_exceptions=True), 30)
         stats = pipe.stats()
-    assert [r.text for r in results] == [f"r{i}" for i in range(40)]
-    complete = [r for r in results if r.ok]
-    rejected = [r for r in results if not r.ok]
-    assert len(complete) == 6  # 2 in flight + 4 queued
-    for r in rejected:
-        assert [(e.stage, e.type) for e in r.errors] == [("queue", "QueueFull")]
-        assert "pipeline.max_queue" in r.errors[0].message
+    complete = [o for o in outcomes if isinstance(o, AnalysisResult)]
+    rejected = [o for o in outcomes if isinstance(o, QueueFull)]
+    assert len(complete) == 6 and all(r.ok for r in complete)  # 2 in flight + 4 queued
+    assert len(rejected) == 34
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, QueueFull):
+            assert outcome.request_id == f"id{i}" and "pipeline.max_queue" in str(outcome)
     assert stats["requests_total"]["rejected"] == 34 and stats["requests_total"]["complete"] == 6
+
+
+async def test_analyze_each_returns_a_rejection_in_place_and_analyze_many_raises_it(plugin, make_config):
+    cfg = make_config("pipeline.concurrency=1", "pipeline.max_queue=1", "pipeline.overflow=reject",
+                      delay_s=0.05)
+    async with Pipeline.from_config(cfg) as pipe:
+        hold = [asyncio.ensure_future(pipe.analyze("holder")) for _ in range(2)]  # in flight, queued
+        await asyncio.sleep(0.01)
+        outcomes = await pipe.analyze_each(["a", "b"])
+        with pytest.raises(QueueFull):
+            await pipe.analyze_many(["c"])
+        held = await asyncio.gather(*hold)
+        after = await pipe.analyze_each(["d"])
+    assert [type(o) for o in outcomes] == [QueueFull, QueueFull]
+    assert all(r.ok for r in held) and [r.text for r in after] == ["d"]
 
 
 async def test_overflow_block_completes_all_requests_with_a_bounded_queue(plugin, make_config):

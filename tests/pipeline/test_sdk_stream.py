@@ -6,7 +6,9 @@ import pytest
 
 from redheart_core.config import load_config
 from redheart_core.pipeline import Partial, Pipeline, Result, Token
-from redheart_core.testing.standin_servers import SAMPLE_READING, AnthropicStandin, OpenAIStandin
+from redheart_core.testing.standin_servers import SAMPLE_READING
+from redheart_plugins_claude.standin import AnthropicStandin
+from redheart_plugins_openai.standin import OpenAIStandin
 
 SUMMARY = "Refusing kindly keeps both honesty and the friendship; lying risks both."
 KEY = "sk-standin-0123456789abcdef"

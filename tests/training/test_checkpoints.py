@@ -79,3 +79,15 @@ def test_missing_foreign_and_unknown_files_are_config_errors(tmp_path):
     _, path = saved(tmp_path, "emotion")
     with pytest.raises(ConfigError, match=r"unknown head kind 'ethics' \(valid: bentham, emotion, regret\)"):
         load_head(path, "ethics", EMBEDDER)
+
+
+def test_loading_a_head_for_inference_does_not_import_lightning(tmp_path):
+    import subprocess
+    import sys
+
+    _, path = saved(tmp_path, "regret")
+    code = ("import sys; from redheart_core.training.checkpoints import load_head; "
+            f"load_head({str(path)!r}, 'regret', {EMBEDDER!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lightning'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
