@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..options import OptionError, check_positive, check_range
 from ..secrets import guarding_sdk_logs, redact_text, register_secrets
 from .backend import LLMBackend
-from .errors import LLMRequestError
+from .errors import LLMOutputError, LLMRequestError
 
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
                                                                              default=None)
@@ -168,6 +168,13 @@ class RemoteBackend(LLMBackend):
         where = self.options.base_url or self.api_name
         return LLMRequestError(redact_text(f"{self.vendor}: the stream from {where} broke off "
                                            f"before the model finished: {why}"))
+
+    def stream_unreadable(self, why: str) -> LLMOutputError:
+        """An :class:`LLMOutputError` for a stream that carried nothing a completion is made
+        of (the server answered, but not with an event stream of this API)."""
+        where = self.options.base_url or self.api_name
+        return LLMOutputError(redact_text(f"{self.vendor}: the stream from {where} held no "
+                                          f"completion: {why}"))
 
     def _error_text(self, exc: Exception, attempt_count: int, timeout: bool, connection: bool) -> str:
         where = self.options.base_url or self.api_name

@@ -142,7 +142,8 @@ class OpenAIBackend(RemoteBackend):
     async def stream_complete(self, request: LLMRequest) -> AsyncIterator[str]:
         """Content deltas of a ``stream=True`` completion. The SDK retries before the stream
         opens; an error after the first chunk, a dropped connection, or a stream that ends
-        without a ``finish_reason`` ends it with :class:`LLMRequestError`."""
+        without a ``finish_reason`` ends it with :class:`LLMRequestError`; a response with no
+        chunk at all (not an event stream) with :class:`LLMOutputError`."""
         client, slot = self._clients.get()
         usage = None
         async with slot, contextlib.AsyncExitStack() as stack:
@@ -154,9 +155,10 @@ class OpenAIBackend(RemoteBackend):
                 finally:
                     self.retries_total += max(0, counter[0] - 1)
             stack.push_async_callback(stream.close)
-            finished = False
+            finished, chunks = False, 0
             try:
                 async for chunk in stream:
+                    chunks += 1
                     usage = _usage(getattr(chunk, "usage", None)) or usage
                     for choice in chunk.choices or []:
                         finished = finished or choice.finish_reason is not None
@@ -167,6 +169,8 @@ class OpenAIBackend(RemoteBackend):
                 raise self._error(exc, 1) from None
             except httpx.TransportError as exc:  # the SDK does not wrap errors inside a stream
                 raise self.stream_broken(f"{type(exc).__name__}: {exc}") from None
+            if not chunks:
+                raise self.stream_unreadable("no chunk in the response")
             if not finished:
                 raise self.stream_broken("the stream ended without a finish_reason")
         record_usage(usage)

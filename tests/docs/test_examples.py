@@ -249,7 +249,7 @@ def test_the_quickstart_s_first_analysis_prints_what_it_promises(workspace):
     text = " ".join(out.split())
     promised = ["emotion · primary", "levels: self", ", other", ", community", "Bentham · final",
                 "ethics: care_harm", "regret of optimistic", "regret of neutral",
-                "regret of pessimistic", "SURD of final_score", "final ethical score", "reasoning:",
+                "regret of pessimistic", "SURD of base_score", "final ethical score", "reasoning:",
                 "1 experience:", "[offline summary"]
     missing = [p for p in promised if p not in text]
     assert not missing, f"the report lacks {missing}:\n{out}"

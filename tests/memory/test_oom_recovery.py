@@ -42,7 +42,8 @@ def assert_close(got, expected, where="emotion"):
         for i, (g, e) in enumerate(zip(got, expected)):
             assert_close(g, e, f"{where}[{i}]")
     elif isinstance(expected, float):
-        assert got == pytest.approx(expected, rel=1e-6, abs=1e-9), where
+        # the documented bound for a text whose batch changed (halved, or moved to the CPU)
+        assert got == pytest.approx(expected, abs=1e-6), where
     else:
         assert got == expected, where
 
@@ -91,8 +92,9 @@ async def test_an_analyzer_that_only_fits_on_the_cpu_moves_there_and_answers_eve
             handle.remove()
         stats = umm.stats()
     assert_close(got, expected)
-    # the analyzer also encodes through the shared embedder: both leave the device for good
-    assert sorted(stats["cpu_fallbacks"]) == ["embedder", "emotion_head"]
+    # the analyzer also encodes through the shared embedder (and its model's heads): all leave
+    # the device for good
+    assert sorted(stats["cpu_fallbacks"]) == ["embedder", "emotion_head", "model_heads"]
     assert stats["oom_actions"]["cpu"] == 1
     assert "emotion_head" not in umm.resident_names()
 

@@ -196,7 +196,10 @@ def test_progress_counts_texts_on_stderr_and_ends_with_a_one_screen_summary(
 
 
 def test_ctrl_c_ends_a_batch_with_130_and_interrupted(tmp_path, offline_config, batch_inputs):
-    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs)
+    # enough records that the batch is still running when the signal lands (an answer takes
+    # about 15 ms with the default model)
+    many = [{"id": f"r{k}-{i}", "text": r["text"]} for k in range(20) for i, r in enumerate(batch_inputs)]
+    inputs = write_jsonl(tmp_path / "in.jsonl", many)
     out = tmp_path / "out.jsonl"
     proc = batch_after_its_first_answer(inputs, out, offline_config, subprocess.PIPE)
     proc.send_signal(signal.SIGINT)
