@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -18,6 +19,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 PROJECT_PLUGINS = ("redheart-plugins-claude", "redheart-plugins-openai", "redheart-plugins-local",
                    "redheart-plugin-example")
 os.environ["REDHEART_LOAD_PLUGINS"] = ",".join(PROJECT_PLUGINS)
+
+
+@pytest.fixture(autouse=True)
+def sigint_stays_deliverable():
+    """A test that leaves SIGINT ignored in the suite's process would have every subprocess
+    started later inherit the ignore (POSIX keeps SIG_IGN across exec), and the Ctrl-C tests
+    would see their signal vanish. Put Python's own handler back after such a test."""
+    yield
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
