@@ -130,24 +130,22 @@ class FoldedHeads:
 
     @classmethod
     def fold(cls, net: HeadSet) -> "FoldedHeads":
-        firsts, first_biases, seconds, second_biases, outputs, eps = [], [], [], [], {}, 1e-5
-        width = 0
-        for name, head in net.heads.items():
-            norm, linear, _, _, out = head
-            g, b = (t.detach().double().cpu().numpy() for t in (norm.weight, norm.bias))
-            w, c = (t.detach().double().cpu().numpy() for t in (linear.weight, linear.bias))
-            firsts.append((w * g).T)
-            first_biases.append(w @ b + c)
-            seconds.append(out.weight.detach().double().cpu().numpy().T)
-            second_biases.append(out.bias.detach().double().cpu().numpy())
-            outputs[name] = slice(width, width + out.out_features)
-            width += out.out_features
-            eps = norm.eps
-        second = np.zeros((sum(m.shape[0] for m in seconds), width))
-        row = 0
-        for m, (name, cols) in zip(seconds, outputs.items()):
-            second[row:row + m.shape[0], cols] = m
-            row += m.shape[0]
+        def array(t: torch.Tensor) -> np.ndarray:
+            return t.detach().double().cpu().numpy()
+
+        firsts, first_biases, seconds, second_biases, outputs = [], [], [], [], {}
+        for name, (norm, linear, _, _, out) in net.heads.items():
+            w = array(linear.weight)
+            firsts.append((w * array(norm.weight)).T)
+            first_biases.append(w @ array(norm.bias) + array(linear.bias))
+            seconds.append(array(out.weight).T)
+            second_biases.append(array(out.bias))
+            start = sum(m.shape[1] for m in seconds[:-1])
+            outputs[name] = slice(start, start + out.out_features)
+        second = np.zeros((len(seconds) * net.hidden, sum(m.shape[1] for m in seconds)))
+        for i, (m, cols) in enumerate(zip(seconds, outputs.values())):
+            second[i * net.hidden:(i + 1) * net.hidden, cols] = m
+        eps = next(iter(net.heads.values()))[0].eps  # every head's LayerNorm is built alike
         return cls(eps, np.hstack(firsts), np.concatenate(first_biases), second,
                    np.concatenate(second_biases), outputs)
 
