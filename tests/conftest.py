@@ -20,15 +20,11 @@ PROJECT_PLUGINS = ("redheart-plugins-claude", "redheart-plugins-openai", "redhea
                    "redheart-plugin-example")
 os.environ["REDHEART_LOAD_PLUGINS"] = ",".join(PROJECT_PLUGINS)
 
-
-@pytest.fixture(autouse=True)
-def sigint_stays_deliverable():
-    """A test that leaves SIGINT ignored in the suite's process would have every subprocess
-    started later inherit the ignore (POSIX keeps SIG_IGN across exec), and the Ctrl-C tests
-    would see their signal vanish. Put Python's own handler back after such a test."""
-    yield
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+# A suite started in the background (`make test &`, nohup, some CI runners) inherits SIGINT
+# ignored, and every subprocess it starts keeps that ignore across exec: the Ctrl-C tests' signal
+# would vanish. Give the suite Python's own handler, as an interactive run has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
