@@ -72,17 +72,21 @@ INITIAL_READING_SCHEMA: dict[str, Any] = {
 MAX_LIST_ITEMS = 5
 MAX_ITEM_CHARS = 80
 MAX_SCENARIO_FIELD_CHARS = 160
+#: the intensities a grammar-constrained reading may give an emotion: tenths from 0 to 1, as an
+#: ``enum`` because grammar engines enforce enums but not all of them enforce numeric bounds
+#: (llama.cpp's schema converter ignores ``minimum``/``maximum`` on numbers)
+EMOTION_STEPS = (0, *(round(tenth / 10, 1) for tenth in range(1, 10)), 1)
 
 
 def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with what a grammar engine enforces token by token but vendors' strict modes
-    reject (numeric and length bounds, ``prefixItems``): every emotion within 0..1, exactly the
-    three scenarios in the order optimistic, neutral, pessimistic, non-empty bounded strings
-    and lists."""
+    reject (enums of numbers, length bounds, ``prefixItems``): every emotion a tenth from 0 to 1
+    (:data:`EMOTION_STEPS`), exactly the three scenarios in the order optimistic, neutral,
+    pessimistic, non-empty bounded strings and lists."""
     bounded = copy.deepcopy(schema)
     props = bounded["properties"]
     for emotion in props["emotions"]["properties"].values():
-        emotion.update(minimum=0, maximum=1)
+        emotion.update(enum=list(EMOTION_STEPS))
     scenario = props["scenarios"]["items"]
     for key in ("action", "outcome", "ethical_implications"):
         scenario["properties"][key].update(minLength=1, maxLength=MAX_SCENARIO_FIELD_CHARS)

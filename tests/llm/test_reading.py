@@ -9,6 +9,7 @@ import pytest
 from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMOutputError
 from redheart_core.llm.reading import (
+    BOUNDED_READING_SCHEMA,
     INITIAL_READING_SCHEMA,
     ReadingError,
     analyze_initial,
@@ -41,6 +42,16 @@ class Scripted(LLMBackend):
 def test_schema_lists_the_seven_canonical_emotions_and_requires_every_field():
     assert INITIAL_READING_SCHEMA["properties"]["emotions"]["required"] == list(EMOTIONS)
     assert set(INITIAL_READING_SCHEMA["required"]) == set(INITIAL_READING_SCHEMA["properties"])
+
+
+def test_the_bounded_schema_allows_only_emotion_values_that_validate():
+    # an enum, not minimum/maximum: llama.cpp's schema converter drops numeric bounds, and a
+    # small model under it once counted the emotions 1, 2, 3 ... 7
+    emotions = BOUNDED_READING_SCHEMA["properties"]["emotions"]["properties"]
+    steps = {value for schema in emotions.values() for value in schema["enum"]}
+    assert min(steps) == 0 and max(steps) == 1 and len(steps) == 11
+    for value in steps:
+        validate_reading({**GOOD, "emotions": dict.fromkeys(EMOTIONS, value)})
 
 
 @pytest.mark.parametrize("text", [
