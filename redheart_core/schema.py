@@ -9,6 +9,7 @@ consumer can read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -83,9 +84,15 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """A dataclass' resolved type hints and field names, worked out once per class (resolving
+    the hints dominates a result's conversion otherwise)."""
+    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+
+
 def _from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints, names = _fields_of(cls)
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(names)}")
@@ -96,11 +103,25 @@ def _from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
         raise ValueError(f"{where or cls.__name__}: {exc}") from None
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-ready containers: what :func:`dataclasses.asdict` gives, without its
+    deep copy of every leaf (the leaves here are immutable numbers and strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
 class Record:
     """Mixin: JSON round-trip for the dataclasses below."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[arg-type]
+        return _plain(self)
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)

@@ -83,8 +83,10 @@ def tokens(text: str) -> list[str]:
 
 def _variants(token: str) -> tuple[str, ...]:
     """A token and, for Korean words, the token with one trailing particle removed."""
+    if token.isascii():
+        return (token,)
     for particle in _KOREAN_PARTICLES:
-        if len(token) > len(particle) and token.endswith(particle) and not token.isascii():
+        if len(token) > len(particle) and token.endswith(particle):
             return token, token[: -len(particle)]
     return (token,)
 

@@ -38,6 +38,8 @@ class RequestContext:
     #: Korean text reached an English-only encoder untranslated: confidences are lowered once
     #: the analyzers are done (see :mod:`.caveats`)
     unread_by_encoder: bool = False
+    #: analyzer outputs as dependents read them (plain dicts), converted from the result once
+    _outputs: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
     def english_text(self) -> str:
@@ -54,8 +56,19 @@ class RequestContext:
         for key, value in usage.items():
             totals[key] = totals.get(key, 0) + value
 
+    def record_output(self, name: str, output: dict[str, Any]) -> None:
+        """Store an analyzer's output in the result (typed; raises ValueError on a wrong shape)."""
+        self._outputs.pop(name, None)
+        self.result.set_analyzer_output(name, output)
+
+    def output_of(self, name: str) -> dict[str, Any] | None:
+        """An analyzer's stored output as a plain dict, or None if it has none."""
+        if name not in self._outputs:
+            self._outputs[name] = self.result.analyzer_output(name)
+        return self._outputs[name]
+
     def analyzer_item(self, requires: tuple[str, ...]) -> AnalyzerItem:
-        results: dict[str, Any] = {name: self.result.analyzer_output(name) for name in requires}
+        results: dict[str, Any] = {name: self.output_of(name) for name in requires}
         return AnalyzerItem(
             request_id=self.request.request_id,
             text=self.result.text,

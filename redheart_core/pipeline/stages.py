@@ -363,7 +363,7 @@ class AnalyzerStage(StageHandler):
             reason = "the text could not be embedded"
         else:
             missing = [r for r in analyzer.requires
-                       if r in ctx.failed_analyzers or ctx.result.analyzer_output(r) is None]
+                       if r in ctx.failed_analyzers or ctx.output_of(r) is None]
             if not missing:
                 return True
             reason = f"it requires {missing[0]!r}, which failed or did not run"
@@ -397,7 +397,7 @@ class AnalyzerStage(StageHandler):
             try:
                 if not isinstance(output, dict):
                     raise ValueError(f"expected a dict, got {type(output).__name__}")
-                c.result.set_analyzer_output(name, output)
+                c.record_output(name, output)
             except (ValueError, TypeError) as exc:
                 self._fail(c, name, f"analyzer {name!r} returned an invalid output: {exc}", "InvalidOutput")
                 continue
