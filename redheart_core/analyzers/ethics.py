@@ -55,7 +55,9 @@ class _Prototypes:
     def __init__(self, embedder: Embedder):
         data = json.loads(resources.files(__package__).joinpath("data").joinpath(
             "ethics_exemplars.json").read_text("utf-8"))
-        self.groups = [embedder.encode(data[f]) for f in FOUNDATIONS]
+        vectors = embedder.encode([text for f in FOUNDATIONS for text in data[f]])  # one pass
+        ends = np.cumsum([len(data[f]) for f in FOUNDATIONS])
+        self.groups = np.split(vectors, ends[:-1])
 
     def salience(self, vectors: np.ndarray, k: int = 3) -> np.ndarray:
         sims = np.stack([np.sort(rowwise(vectors, g.T), axis=1)[:, -k:].mean(axis=1) for g in self.groups], axis=1)

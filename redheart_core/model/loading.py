@@ -14,7 +14,7 @@ from .heads import HeadSet, ModelHeads
 
 def apply_artifact(model: torch.nn.Module, path: str | Path,
                    key: str = "embedding.model") -> tuple[PoolingRule, ModelHeads]:
-    """Add the file's fine-tuned differences to ``model`` (in place) and build its heads.
+    """Put the file's fine-tuned weights (base + difference) into ``model`` and build its heads.
 
     Refuses a base whose weights differ from the ones the differences were computed on.
     """
@@ -28,8 +28,10 @@ def apply_artifact(model: torch.nn.Module, path: str | Path,
         raise ConfigError(key, f"{str(path)!r} was trained on other base weights than "
                           f"{meta.base!r} holds here; retrain it with `redheart train model`")
     with torch.no_grad():
-        for name in meta.tuned:
-            state[name].add_(deltas[name].to(state[name].dtype))
+        # new tensors, not add_: the base weights are often a read-only file mapping, and
+        # writing into it copies every page on first touch (ten times slower at start-up)
+        tuned = {name: state[name] + deltas[name].to(state[name].dtype) for name in meta.tuned}
+    model.load_state_dict(tuned, strict=False, assign=True)
     model.eval()
     model.requires_grad_(False)
     heads = HeadSet(int(model.config.hidden_size), meta.heads, meta.hidden, dropout=0.0)
