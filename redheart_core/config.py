@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -26,17 +26,17 @@ from .secrets import environment_secrets, redact, redact_text
 DEFAULT_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd", "circuit"]
 
 
-class Overflow(str, Enum):
+class Overflow(StrEnum):
     block = "block"
     reject = "reject"
 
 
-class LogFormat(str, Enum):
+class LogFormat(StrEnum):
     text = "text"
     json = "json"
 
 
-class TranslateWhen(str, Enum):
+class TranslateWhen(StrEnum):
     auto = "auto"
     always = "always"
     never = "never"

@@ -12,9 +12,12 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Any, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
 from .secrets import RECORD_FIELDS, RedactSecrets
+
+if TYPE_CHECKING:
+    from .config import LoggingConfig  # the logging section of a loaded config
 
 LOGGER_NAME = "redheart"
 
@@ -56,7 +59,7 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{' '.join(fields)}]{sep}{tail}"
 
 
-def configure_logging(cfg: Any = None, *, stream: TextIO | None = None,
+def configure_logging(cfg: "LoggingConfig", *, stream: TextIO | None = None,
                       secrets: Iterable[str] = (), level: str | None = None) -> logging.Handler:
     """Send ``redheart.*`` records to ``stream`` (stderr) in the configured format and level.
 
@@ -64,9 +67,8 @@ def configure_logging(cfg: Any = None, *, stream: TextIO | None = None,
     replaces the handler installed before, so it is safe in tests and in reloads. ``level``
     overrides ``cfg.level`` (the CLI's ``-v`` / ``-q``).
     """
-    level = (level or str(getattr(cfg, "level", "INFO"))).upper()
-    fmt = getattr(cfg, "format", "text")
-    fmt = getattr(fmt, "value", fmt)
+    level = (level or str(cfg.level)).upper()
+    fmt = str(cfg.format)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name("redheart")
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from .capabilities import DeclaresFootprint
 from .memory.footprint import ModuleFootprint, declared_modules, module_bytes
 from .memory.manager import UnifiedMemoryManager
 from .memory.plan import MemoryPlan, build_plan
@@ -35,10 +36,9 @@ def plan_for_config(cfg: DictConfig) -> MemoryPlan:
 def _declared(component: Any, default_phase: Phase, prefix: str) -> list[tuple[ModuleFootprint, Any]]:
     """A component's footprints: its ``memory_footprint()`` (sizes known without loading
     weights) or else its measured ``modules()``."""
-    declare = getattr(component, "memory_footprint", None)
-    if callable(declare):
+    if isinstance(component, DeclaresFootprint):
         out = []
-        for item in declare():
+        for item in component.memory_footprint():
             if not isinstance(item, ModuleFootprint):
                 raise TypeError(f"{prefix}.memory_footprint() must yield ModuleFootprint, "
                                 f"got {type(item).__name__}")

@@ -96,7 +96,8 @@ class Runtime:
             obj.name = registration.name
         except AttributeError:
             pass
-        if registration.kind == "analyzers" and not getattr(obj, "requires", None):
+        declares_requires = isinstance(obj, Analyzer) and bool(obj.requires)
+        if registration.kind == "analyzers" and not declares_requires:
             try:  # an analyzer may leave its requires to the registration
                 obj.requires = registration.requires
             except AttributeError:

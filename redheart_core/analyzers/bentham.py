@@ -25,7 +25,7 @@ each) and squashes the same way. Both lie in 0..1; 0.5 is neutral. Under the mod
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from .base import AnalyzerItem
 from .embedder import Embedder, item_vectors
 from .options import BenthamOptions, uses_model
 from .text_cues import read_cues
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 ArrayLike = Any  # a float or a numpy array; every factor broadcasts against the others
 
@@ -257,7 +260,8 @@ class BenthamAnalyzer(heads.OptionalHead):
     requires: tuple[str, ...] = ("emotion",)
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: BenthamOptions | None = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: BenthamOptions | None = None,
+                 runtime: "Runtime | None" = None):
         from .emotion import prototype_classifier
 
         self.embedder = embedder

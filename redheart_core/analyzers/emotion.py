@@ -19,7 +19,7 @@ import json
 import threading
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ..model.encoder import rowwise
 from .embedder import Embedder, item_encodings
 from .options import EmotionOptions, uses_model
 from .text_cues import clause_spans, read_cues
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 #: valence, arousal, dominance anchors per label in -1..1, after the NRC VAD lexicon
 #: (Mohammad 2018) rescaled from 0..1; surprise's valence is set mildly positive because the
@@ -275,7 +278,8 @@ class EmotionAnalyzer:
     requires: tuple[str, ...] = ()
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: EmotionOptions | None = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: EmotionOptions | None = None,
+                 runtime: "Runtime | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else EmotionOptions()
         checkpoint = self.options.checkpoint

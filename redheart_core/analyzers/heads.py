@@ -8,14 +8,20 @@ the memory manager, which may move it to the GPU, so inputs follow the module's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .base import register_module
 
+if TYPE_CHECKING:
+    import torch
 
-def load(kind: str, path: str, embedder_id: str, runtime: Any = None, phase: str = "red_heart") -> Any:
+    from ..runtime import Runtime
+
+
+def load(kind: str, path: str, embedder_id: str, runtime: "Runtime | None" = None,
+         phase: str = "red_heart") -> "torch.nn.Module":
     """The ``kind`` head at ``path``, registered with the runtime's memory manager."""
     from ..training.checkpoints import load_head
 
@@ -49,7 +55,7 @@ class OptionalHead:
 
     head_kind: str
 
-    def _load_head(self, runtime: Any) -> None:
+    def _load_head(self, runtime: "Runtime | None") -> None:
         checkpoint = self.options.checkpoint
         self.head = load(self.head_kind, str(checkpoint), self.embedder.model_id, runtime) if checkpoint else None
 

@@ -1,19 +1,25 @@
 """The built-in analyzers, registered through the same hook as any third-party plugin.
 
-The options dataclasses come from :mod:`.options` (plain dataclasses); each factory imports its analyzer (and with it numpy,
-torch and sentence-transformers) when it is called, so loading plugins stays fast.
+The options dataclasses come from :mod:`.options` (plain dataclasses); each factory imports its
+analyzer (and with it numpy, torch and transformers) when it is called, so loading plugins stays
+fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
 from .options import (BenthamOptions, CircuitOptions, EmotionOptions, EthicsOptions, RegretOptions,
                       SurdOptions, uses_model)
 
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+    from .base import Analyzer
+    from .embedder import Embedder
 
-def _embedder(runtime: Any) -> Any:
+
+def _embedder(runtime: "Runtime | None") -> "Embedder":
     if runtime is not None:
         return runtime.embedder
     from .embedder import get_embedder
@@ -21,31 +27,31 @@ def _embedder(runtime: Any) -> Any:
     return get_embedder()
 
 
-def make_emotion(options: EmotionOptions, runtime: Any = None) -> Any:
+def make_emotion(options: EmotionOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .emotion import EmotionAnalyzer
 
     return EmotionAnalyzer(_embedder(runtime), options, runtime)
 
 
-def make_bentham(options: BenthamOptions, runtime: Any = None) -> Any:
+def make_bentham(options: BenthamOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .bentham import BenthamAnalyzer
 
     return BenthamAnalyzer(_embedder(runtime), options, runtime)
 
 
-def make_ethics(options: EthicsOptions, runtime: Any = None) -> Any:
+def make_ethics(options: EthicsOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .ethics import EthicsAnalyzer
 
     return EthicsAnalyzer(_embedder(runtime), options)
 
 
-def make_regret(options: RegretOptions, runtime: Any = None) -> Any:
+def make_regret(options: RegretOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .regret import RegretAnalyzer
 
     return RegretAnalyzer(_embedder(runtime), options, runtime)
 
 
-def make_surd(options: SurdOptions, runtime: Any = None) -> Any:
+def make_surd(options: SurdOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .propagation import SurdAnalyzer
 
     model = uses_model(options.method, _embedder(runtime), "analyzer_options.surd.method")
@@ -53,7 +59,7 @@ def make_surd(options: SurdOptions, runtime: Any = None) -> Any:
                         model=model)
 
 
-def make_circuit(options: CircuitOptions, runtime: Any = None) -> Any:
+def make_circuit(options: CircuitOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .circuit import CircuitAnalyzer
     from .experience import ExperienceStore
 

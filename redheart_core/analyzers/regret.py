@@ -16,7 +16,7 @@ proposed course, with utility the situation's final score. Regret of an option i
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from . import heads
 from .base import AnalyzerItem
 from .options import RegretOptions
 from .embedder import Embedder, item_vectors
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 AS_DESCRIBED = "proceed as described"
 
@@ -45,7 +48,8 @@ class RegretAnalyzer(heads.OptionalHead):
     requires: tuple[str, ...] = ("emotion", "bentham")
     stage = "red_heart"
 
-    def __init__(self, embedder: Embedder, options: Any = None, runtime: Any = None):
+    def __init__(self, embedder: Embedder, options: RegretOptions | None = None,
+                 runtime: "Runtime | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else RegretOptions()
         self._load_head(runtime)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from ..capabilities import HasModules
+
 if TYPE_CHECKING:
     import torch
 
@@ -26,8 +28,7 @@ SAFETENSORS_DTYPE_BYTES = {
 def declared_modules(component: Any) -> "dict[str, torch.nn.Module]":
     """The torch modules a component (analyzer, embedder, translator, backend) declares through
     its optional ``modules()``, by the names it registers them under; none without one."""
-    modules = getattr(component, "modules", None)
-    return dict(modules()) if callable(modules) else {}
+    return dict(component.modules()) if isinstance(component, HasModules) else {}
 
 
 @dataclass(frozen=True)

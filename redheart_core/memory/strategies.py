@@ -86,11 +86,11 @@ class MemoryStrategy:
 
     @property
     def prefetch(self) -> bool:
-        return bool(getattr(self.options, "prefetch", False))
+        return isinstance(self.options, SwapOptions) and self.options.prefetch
 
     @property
     def group_limit(self) -> int:
-        return int(getattr(self.options, "group_limit", StrategyOptions.group_limit))
+        return int(self.options.group_limit)
 
     def resolve(self, device_type: str, footprints: Footprints, budget: Budget) -> "MemoryStrategy":
         """The concrete strategy to apply (``auto`` chooses; the others are themselves)."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from omegaconf import DictConfig
 
 from ..analyzers.base import Analyzer
+from ..capabilities import HasProvenance
 from ..errors import ConfigError, error_type
 from ..llm.backend import LLMBackend
 from ..secrets import redact_text, register_secrets
@@ -69,10 +70,9 @@ class Pipeline:
         self.stage_timeout_s = float(settings.stage_timeout_s)
         self.batch_size = int(settings.batch_size)
         self.batch_wait_s = float(settings.batch_wait_ms) / 1000.0
-        overflow = settings.overflow
         self.queue = AdmissionQueue(concurrency=int(settings.concurrency),
                                     max_queue=int(settings.max_queue),
-                                    overflow=getattr(overflow, "value", overflow))
+                                    overflow=str(settings.overflow))
         self.state = PipelineState()
         self.router = Router()
         self.memory: UnifiedMemoryManager | None = None
@@ -107,7 +107,7 @@ class Pipeline:
         analyzers = rt.analyzers
         self.memory = rt.memory
         embedder = rt.embedder if analyzers else None  # no analyzers: no model to load
-        when = getattr(cfg.translation.when, "value", cfg.translation.when)
+        when = str(cfg.translation.when)
         translator = rt.translator if when != "never" else None
         self.workers = DeviceWorkers(str(self.memory.device))
 
@@ -158,9 +158,8 @@ class Pipeline:
         if embedder is not None:
             models["embedder"] = embedder.model_id
         for part in (self.llm, embedder, *analyzers):
-            provenance = getattr(part, "provenance", None)
-            if callable(provenance):
-                models.update({str(k): str(v) for k, v in (provenance() or {}).items()})
+            if isinstance(part, HasProvenance):
+                models.update({str(k): str(v) for k, v in (part.provenance() or {}).items()})
         return models
 
     # ------------------------------------------------------------------ public API

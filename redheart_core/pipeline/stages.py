@@ -13,6 +13,7 @@ import abc
 import contextlib
 import inspect
 import re
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator, Sequence
 
 from ..analyzers.base import Analyzer
@@ -198,14 +199,13 @@ class PrepareStage(StageHandler):
 
 
 @contextlib.asynccontextmanager
-async def _closing(stream: Any) -> AsyncIterator[Any]:
+async def _closing(stream: AsyncIterator[str]) -> AsyncIterator[AsyncIterator[str]]:
     """Close an async generator when the block ends, also on cancellation."""
     try:
         yield stream
     finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if isinstance(stream, AsyncGenerator):
+            await stream.aclose()
 
 
 #: what an SDK raises when it cannot parse a reply (a JSONDecodeError, a failed pydantic

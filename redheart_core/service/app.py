@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..errors import ConfigError
 from ..pipeline.queue import QueueFull
+from ..runtime import Runtime
 from ..schema import AnalysisResult
 from .errors import ServiceError, error_body, rejected_result
 from .events import EventStreamResponse, encode_sse, encode_sse_error
@@ -490,12 +491,10 @@ def check_exposure(config: DictConfig) -> None:
                           "namespace, or leave match_text off")
 
 
-def load_models(runtime: Any) -> None:
+def load_models(runtime: Runtime) -> None:
     """Build the analyzers and encode one text, so the first request pays no loading time."""
     runtime.analyzers
-    embedder = getattr(runtime, "embedder", None)
-    if embedder is not None:
-        embedder.encode(["warm-up"])
+    runtime.embedder.encode(["warm-up"])
 
 
 async def _warm_up(svc: Service) -> None:
