@@ -12,12 +12,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from .capabilities import DeclaresFootprint
-from .memory.footprint import ModuleFootprint, declared_modules, module_bytes
+from .memory.footprint import DeclaresFootprint, ModuleFootprint, declared_modules, module_bytes
 from .memory.manager import UnifiedMemoryManager
 from .memory.plan import MemoryPlan, build_plan
 from .memory.strategies import CpuStrategy
-from .phases import Phase, Stage, analyzer_stage
+from .phases import Phase, Stage
 from .runtime import Runtime, resolve_device
 
 
@@ -57,7 +56,7 @@ def collect_footprints(runtime: Runtime) -> tuple[list[ModuleFootprint], list[st
     """
     components: list[tuple[Any, Phase, str]] = []
     for analyzer in runtime.analyzers:  # an analyzer's phase is its stage's name
-        stage = analyzer_stage(analyzer, runtime.registry.get("analyzers", analyzer.name))
+        stage = runtime.stage_of(analyzer)
         components.append((analyzer, Phase(stage), analyzer.name))
     components.append((runtime.llm, Stage.LLM_INITIAL.phase, "llm"))
     components.append((runtime.embedder, Stage.RED_HEART.phase, "embedder"))

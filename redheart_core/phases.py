@@ -9,14 +9,6 @@ may keep writing strings.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-from .capabilities import HasStage
-from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .analyzers.base import Analyzer
-    from .plugins import Registration
 
 
 class _Name(StrEnum):
@@ -63,13 +55,3 @@ STAGES: tuple[Stage, ...] = tuple(Stage)
 #: the stages (and phases: the same names) an analyzer may run in
 ANALYZER_STAGES: tuple[Stage, ...] = (Stage.RED_HEART, Stage.CIRCUIT)
 
-
-def analyzer_stage(analyzer: "Analyzer", registration: "Registration") -> Stage:
-    """The stage an analyzer runs in: its ``stage`` attribute, else the ``stage=`` it was
-    registered with, else ``red_heart``. Its memory phase has the same name."""
-    declared = analyzer.stage if isinstance(analyzer, HasStage) else None
-    stage = declared or registration.extra.get("stage") or Stage.RED_HEART
-    if stage not in ANALYZER_STAGES:
-        raise ConfigError("analyzers", f"analyzer {registration.name!r} declares stage {stage!r}",
-                          choices=[str(s) for s in ANALYZER_STAGES])
-    return Stage(stage)

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, TypeVar
 from omegaconf import DictConfig
 
 from .analyzers.base import Analyzer
+from .capabilities import HasStage
 from .config import analyzer_order, check_device, config_hash, plugin_options, validate_config
 from .errors import ConfigError
 from .llm.backend import LLMBackend
 from .memory.budget import GIB, Budget
 from .memory.strategies import MemoryStrategy
-from .phases import Phase
+from .phases import ANALYZER_STAGES, Phase, Stage
 from .plugins import PluginRegistry, Registration, get_registry
 from .translation import Translator
 
@@ -124,6 +125,17 @@ class Runtime:
         return [self._build(self.registry.get("analyzers", name), f"analyzer_options.{name}",
                             Analyzer, "analyzers")
                 for name in self.analyzer_names]
+
+    def stage_of(self, analyzer: Analyzer) -> Stage:
+        """The stage an analyzer runs in: its ``stage`` attribute, else the ``stage=`` it was
+        registered with, else ``red_heart``. Its memory phase has the same name."""
+        registration = self.registry.get("analyzers", analyzer.name)
+        declared = analyzer.stage if isinstance(analyzer, HasStage) else None
+        stage = declared or registration.extra.get("stage") or Stage.RED_HEART
+        if stage not in ANALYZER_STAGES:
+            raise ConfigError("analyzers", f"analyzer {registration.name!r} declares stage {stage!r}",
+                              choices=[str(s) for s in ANALYZER_STAGES])
+        return Stage(stage)
 
     @cached_property
     def memory_strategy(self) -> MemoryStrategy:

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # numpy / torch stay out of start-up
     import numpy as np
     import torch
 
-    from ..runtime import Runtime
+    from ..memory.manager import UnifiedMemoryManager
     from ..schema import InitialAnalysis
 
 
@@ -52,8 +52,8 @@ class Analyzer(Protocol):
 
 
 
-def register_module(runtime: "Runtime | None", name: str, module: "torch.nn.Module | None",
-                    phase: str, priority: int = 1) -> None:
-    """Hand a torch module to the runtime's memory manager (no runtime: built outside one)."""
-    if runtime is not None and module is not None:
-        runtime.memory.register(name, module, phases={phase}, priority=priority)
+def register_module(memory: "UnifiedMemoryManager | None", name: str,
+                    module: "torch.nn.Module | None", phase: str, priority: int = 1) -> None:
+    """Hand a torch module to the memory manager (none: built outside a runtime)."""
+    if memory is not None and module is not None:
+        memory.register(name, module, phases={phase}, priority=priority)

@@ -37,7 +37,7 @@ from .options import BenthamOptions, uses_model
 from .text_cues import read_cues
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..memory.manager import UnifiedMemoryManager
 
 ArrayLike = Any  # a float or a numpy array; every factor broadcasts against the others
 
@@ -261,14 +261,14 @@ class BenthamAnalyzer(heads.OptionalHead):
     stage = "red_heart"
 
     def __init__(self, embedder: Embedder, options: BenthamOptions | None = None,
-                 runtime: "Runtime | None" = None):
+                 memory: "UnifiedMemoryManager | None" = None):
         from .emotion import prototype_classifier
 
         self.embedder = embedder
         self.options = options if options is not None else BenthamOptions()
         self.model = uses_model(self.options.method, embedder, "analyzer_options.bentham.method")
         self.reader = None if self.model else prototype_classifier(embedder)
-        self._load_head(runtime)
+        self._load_head(memory)
 
     def _utilities(self, vectors: np.ndarray) -> np.ndarray:
         """Final scores (0..1) of vectors by the utility head."""

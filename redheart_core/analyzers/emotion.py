@@ -32,7 +32,7 @@ from .options import EmotionOptions, uses_model
 from .text_cues import clause_spans, read_cues
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..memory.manager import UnifiedMemoryManager
 
 #: valence, arousal, dominance anchors per label in -1..1, after the NRC VAD lexicon
 #: (Mohammad 2018) rescaled from 0..1; surprise's valence is set mildly positive because the
@@ -279,14 +279,14 @@ class EmotionAnalyzer:
     stage = "red_heart"
 
     def __init__(self, embedder: Embedder, options: EmotionOptions | None = None,
-                 runtime: "Runtime | None" = None):
+                 memory: "UnifiedMemoryManager | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else EmotionOptions()
         checkpoint = self.options.checkpoint
         self.classifier: EmotionReader
         if checkpoint:
             self.classifier = HeadClassifier(
-                heads.load("emotion", str(checkpoint), embedder.model_id, runtime), str(checkpoint))
+                heads.load("emotion", str(checkpoint), embedder.model_id, memory), str(checkpoint))
         elif uses_model(self.options.method, embedder, "analyzer_options.emotion.method"):
             self.classifier = ModelReader(embedder)
         else:

@@ -17,16 +17,16 @@ from .base import register_module
 if TYPE_CHECKING:
     import torch
 
-    from ..runtime import Runtime
+    from ..memory.manager import UnifiedMemoryManager
 
 
-def load(kind: str, path: str, embedder_id: str, runtime: "Runtime | None" = None,
+def load(kind: str, path: str, embedder_id: str, memory: "UnifiedMemoryManager | None" = None,
          phase: str = "red_heart") -> "torch.nn.Module":
-    """The ``kind`` head at ``path``, registered with the runtime's memory manager."""
+    """The ``kind`` head at ``path``, registered with the memory manager."""
     from ..training.checkpoints import load_head
 
     module = load_head(str(path), kind, embedder_id)
-    register_module(runtime, f"{kind}_head", module, phase)
+    register_module(memory, f"{kind}_head", module, phase)
     return module
 
 
@@ -55,9 +55,9 @@ class OptionalHead:
 
     head_kind: str
 
-    def _load_head(self, runtime: "Runtime | None") -> None:
+    def _load_head(self, memory: "UnifiedMemoryManager | None") -> None:
         checkpoint = self.options.checkpoint
-        self.head = load(self.head_kind, str(checkpoint), self.embedder.model_id, runtime) if checkpoint else None
+        self.head = load(self.head_kind, str(checkpoint), self.embedder.model_id, memory) if checkpoint else None
 
     def modules(self) -> dict[str, Any]:
         return {f"{self.head_kind}_head": self.head} if self.head is not None else {}

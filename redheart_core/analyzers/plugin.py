@@ -14,6 +14,7 @@ from .options import (BenthamOptions, CircuitOptions, EmotionOptions, EthicsOpti
                       SurdOptions, uses_model)
 
 if TYPE_CHECKING:
+    from ..memory.manager import UnifiedMemoryManager
     from ..runtime import Runtime
     from .base import Analyzer
     from .embedder import Embedder
@@ -27,16 +28,20 @@ def _embedder(runtime: "Runtime | None") -> "Embedder":
     return get_embedder()
 
 
+def _memory(runtime: "Runtime | None") -> "UnifiedMemoryManager | None":
+    return runtime.memory if runtime is not None else None
+
+
 def make_emotion(options: EmotionOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .emotion import EmotionAnalyzer
 
-    return EmotionAnalyzer(_embedder(runtime), options, runtime)
+    return EmotionAnalyzer(_embedder(runtime), options, _memory(runtime))
 
 
 def make_bentham(options: BenthamOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .bentham import BenthamAnalyzer
 
-    return BenthamAnalyzer(_embedder(runtime), options, runtime)
+    return BenthamAnalyzer(_embedder(runtime), options, _memory(runtime))
 
 
 def make_ethics(options: EthicsOptions, runtime: "Runtime | None" = None) -> "Analyzer":
@@ -48,7 +53,7 @@ def make_ethics(options: EthicsOptions, runtime: "Runtime | None" = None) -> "An
 def make_regret(options: RegretOptions, runtime: "Runtime | None" = None) -> "Analyzer":
     from .regret import RegretAnalyzer
 
-    return RegretAnalyzer(_embedder(runtime), options, runtime)
+    return RegretAnalyzer(_embedder(runtime), options, _memory(runtime))
 
 
 def make_surd(options: SurdOptions, runtime: "Runtime | None" = None) -> "Analyzer":

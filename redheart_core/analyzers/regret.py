@@ -27,7 +27,7 @@ from .options import RegretOptions
 from .embedder import Embedder, item_vectors
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ..memory.manager import UnifiedMemoryManager
 
 AS_DESCRIBED = "proceed as described"
 
@@ -49,10 +49,10 @@ class RegretAnalyzer(heads.OptionalHead):
     stage = "red_heart"
 
     def __init__(self, embedder: Embedder, options: RegretOptions | None = None,
-                 runtime: "Runtime | None" = None):
+                 memory: "UnifiedMemoryManager | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else RegretOptions()
-        self._load_head(runtime)
+        self._load_head(memory)
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         trained = (np.clip(heads.run(self.head, item_vectors(self.embedder, items))[:, 0], 0.0, 1.0)

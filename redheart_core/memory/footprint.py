@@ -12,7 +12,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, runtime_checkable
 
 from ..capabilities import HasModules
 
@@ -47,6 +47,14 @@ class ModuleFootprint:
 
     def used_in(self, phase: str) -> bool:
         return not self.phases or phase in self.phases
+
+
+@runtime_checkable
+class DeclaresFootprint(Protocol):
+    """Knows its modules' sizes without loading weights (``redheart memory plan`` reads them);
+    one of the optional members of :mod:`redheart_core.capabilities`."""
+
+    def memory_footprint(self) -> Iterable[ModuleFootprint]: ...
 
 
 def iter_tensor_slots(module: "torch.nn.Module") -> Iterator[tuple[Any, str, "torch.Tensor"]]:

@@ -10,13 +10,13 @@ than the model's window is read in consecutive windows and pooled over all of th
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -69,19 +69,28 @@ def read_pooling_rule(path: str | Path) -> PoolingRule:
     return PoolingRule(mode=mode, normalize="Normalize" in kinds or mode == "mean", max_length=max_length)
 
 
-def load_transformer(path: str | Path) -> tuple[object, "torch.nn.Module"]:
-    """``(tokenizer, model)`` from a local directory, never the network, without progress bars."""
-    from transformers import AutoModel, AutoTokenizer
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No weight-loading progress bar inside the block: it would land in the CLI's output and
+    the service's logs. The previous setting is restored afterwards."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
+
+
+def load_transformer(path: str | Path) -> tuple[object, "torch.nn.Module"]:
+    """``(tokenizer, model)`` from a local directory, never the network, without progress bars."""
+    from transformers import AutoModel, AutoTokenizer
+
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
     model.eval()
     return tokenizer, model
 

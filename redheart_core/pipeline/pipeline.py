@@ -26,7 +26,7 @@ from ..capabilities import HasProvenance
 from ..errors import ConfigError, error_type
 from ..llm.backend import LLMBackend
 from ..secrets import redact_text, register_secrets
-from ..phases import ANALYZER_STAGES, Stage, analyzer_stage
+from ..phases import ANALYZER_STAGES, Stage
 from ..runtime import Runtime
 from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, StageError, TaskMessage
 from .caveats import lower_confidences
@@ -113,7 +113,7 @@ class Pipeline:
 
         by_stage: dict[Stage, list[Analyzer]] = {stage: [] for stage in ANALYZER_STAGES}
         for analyzer in analyzers:
-            by_stage[analyzer_stage(analyzer, rt.registry.get("analyzers", analyzer.name))].append(analyzer)
+            by_stage[rt.stage_of(analyzer)].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
         self.router = Router([
             PrepareStage(translator=translator, when=when,

@@ -18,10 +18,11 @@ from typing import Any, AsyncIterator, Iterator
 from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
 from redheart_core.llm.usage import record_usage
+from redheart_core.model.encoder import quiet_loading
 
 from .gguf import default_cache_dir, gguf_bytes
-from .loading import (memory_of, module_device, quiet_loading, register_modules, resolve_device,
-                      resolve_dtype, resolve_llm_source)
+from .loading import (memory_of, module_device, register_modules, resolve_device, resolve_dtype,
+                      resolve_llm_source)
 
 #: used when a tokenizer ships without a chat template
 FALLBACK_CHAT_TEMPLATE = (

@@ -92,7 +92,7 @@ def convert(gguf: Path, target: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .loading import quiet_loading
+    from redheart_core.model.encoder import quiet_loading
 
     if is_converted(target):
         return target

@@ -5,9 +5,8 @@ models the tests build and a user's real ones.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from redheart_core.errors import ConfigError
 
@@ -54,21 +53,6 @@ def resolve_llm_source(path: str | None, gguf_file: str | None, cache_dir: Path,
     else:
         return ModelSource(Path(resolve_model_path(path, key)), name=str(path))
     return ModelSource(converted_dir(gguf, cache_dir), gguf=gguf, name=gguf.stem)
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """No weight-loading progress bar inside the block: it would land in the CLI's output and
-    the service's logs. The previous setting is restored afterwards."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def resolve_device(option: str, runtime: Any, key: str) -> str:

@@ -10,8 +10,9 @@ import threading
 from collections import OrderedDict
 from typing import Any, Iterator
 
+from redheart_core.model.encoder import quiet_loading
 
-from .loading import module_device, quiet_loading, register_modules, resolve_device, resolve_model_path
+from .loading import module_device, register_modules, resolve_device, resolve_model_path
 
 MEMORY_NAME = "translator.marian"
 
