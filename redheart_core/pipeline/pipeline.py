@@ -372,7 +372,7 @@ class Pipeline:
                 return
 
     # ------------------------------------------------------------------ helpers
-    def _phase(self, name: str | None) -> Any:
+    def _phase(self, name: str | None) -> contextlib.AbstractAsyncContextManager[None]:
         return self.memory.phase(name) if name else contextlib.nullcontext()
 
     def _could_join(self, stage: str) -> int:

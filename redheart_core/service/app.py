@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -39,6 +39,11 @@ from .guard import CALLER, Guard, GuardSettings
 from .metrics import CONTENT_TYPE, ServiceMetrics
 from .payloads import REQUEST_ID_PATTERN, AnalyzeRequest, BatchRequest
 
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
+    from ..pipeline.events import Event
+    from ..pipeline.stream import EventStream
+
 log = logging.getLogger("redheart.service")
 T = TypeVar("T")
 
@@ -50,7 +55,7 @@ class Service:
     """What the routes share: the config, the pipeline (once started), the metrics."""
 
     config: DictConfig
-    pipeline: Any = None
+    pipeline: "Pipeline | None" = None
     ready: bool = False
     stopping: bool = False
     startup_error: BaseException | None = None
@@ -79,7 +84,7 @@ class Service:
             raise ServiceError(413, "too_large", "BatchTooLarge", f"the batch has {len(texts)} "
                                f"texts; the limit is {limit} (server.max_batch)")
 
-    def running_pipeline(self) -> Any:
+    def running_pipeline(self) -> "Pipeline":
         if self.pipeline is None:
             raise ServiceError(503, "not_ready", "NotReady", "the pipeline is not running "
                                "(starting up or shutting down); retry shortly",
@@ -271,7 +276,7 @@ async def analyze_stream(body: AnalyzeRequest, request: Request,
     return EventStreamResponse(_sse(svc, events, first), headers={"X-Request-ID": request_id})
 
 
-async def _sse(svc: Service, events: Any, event: Any) -> AsyncIterator[bytes]:
+async def _sse(svc: Service, events: "EventStream", event: "Event | None") -> AsyncIterator[bytes]:
     """Frames for ``event`` and the rest of ``events``; closing it (the client left) closes the
     pipeline stream, which cancels the request. Past the shutdown deadline the stream ends with
     an ``error`` event."""
@@ -300,7 +305,7 @@ async def _sse(svc: Service, events: Any, event: Any) -> AsyncIterator[bytes]:
 _CUT_OFF = object()
 
 
-async def _next_or_cut_off(svc: Service, events: Any) -> Any:
+async def _next_or_cut_off(svc: Service, events: "EventStream") -> "Event | object | None":
     """The next pipeline event, or :data:`_CUT_OFF` once the shutdown deadline has passed."""
     step = await first_of(anext(events, None), svc.cut_off.wait())
     return _CUT_OFF if step.cancelled() else step.result()
@@ -437,7 +442,7 @@ class AccessLog:
 # ------------------------------------------------------------------ the app
 
 
-def create_app(config: DictConfig, *, pipeline: Any = None) -> FastAPI:
+def create_app(config: DictConfig, *, pipeline: "Pipeline | None" = None) -> FastAPI:
     """The app over ``pipeline``; without one, the app starts and closes its own from
     ``config`` in its lifespan (models load in the background; ``/readyz`` says when done)."""
     check_exposure(config)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+if TYPE_CHECKING:
+    from ..pipeline.events import Event
 
-def encode_sse(event_id: int, event: Any) -> bytes:
+
+def encode_sse(event_id: int, event: "Event") -> bytes:
     """One SSE frame of a pipeline event: ``event:`` its type, ``data:`` its JSON form on one
     line (json.dumps escapes newlines, as SSE requires)."""
     payload = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))

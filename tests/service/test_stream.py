@@ -79,7 +79,9 @@ async def test_client_disconnect_mid_stream_leaves_no_request_running(live_serve
             scraped = (await client.get("/metrics")).text
             if metric(scraped, "redheart_in_flight") == 0:
                 break
-            assert time.monotonic() - left_at < 3, "the request still runs after the client left"
+            # the server notices at its next chunk (1 s); 6 s leaves room for a loaded machine
+            # and still fails a request that runs on to its end (8 s)
+            assert time.monotonic() - left_at < 6, "the request still runs after the client left"
             await asyncio.sleep(0.05)
     for stage in STAGES:
         assert metric(scraped, "redheart_stage_requests", f'stage="{stage}",state="running"') == 0
