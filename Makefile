@@ -55,17 +55,18 @@ browser:
 	@dpkg -s $(BROWSER_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); }
 
-# tests/conftest.py loads only this repository's plugins, never ones a user installed
-test: install browser
-	$(PY) -m pytest -q tests $(EXAMPLE)/tests
+# tests/conftest.py loads only this repository's plugins, never ones a user installed; the
+# llama.cpp server tests are part of it (about 4 min to build, 14 min for all on 2 cores)
+test: install browser $(LLAMACPP_STAMP)
+	REDHEART_REQUIRE_LLAMACPP=1 $(PY) -m pytest -q tests $(EXAMPLE)/tests
 
 # rebuild the shipped Red Heart model from data/ (docs/model-card.md); about two hours on 2 CPU cores
 MODEL_OUT ?= redheart_core/model/weights/redheart-minilm-v1.safetensors
 model: install
 	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/redheart train model --data data --out $(MODEL_OUT)
 
-# the OpenAI backend against llama.cpp's real server; a separate target because building
-# llama.cpp takes longer on a 2-core machine than the rest of the suite (see docs/llm-backends.md)
+# the OpenAI backend against llama.cpp's real server (see docs/llm-backends.md); `make test`
+# runs these tests too, `make test-llamacpp` only them
 $(LLAMACPP_STAMP): $(STAMP)
 	CMAKE_ARGS='$(LLAMACPP_CMAKE)' CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(PIP) install --quiet --no-cache-dir '$(LLAMACPP)'
