@@ -1,10 +1,10 @@
 """The OpenAI backend against a real OpenAI-compatible server: llama.cpp's, from
-``llama-cpp-python[server]`` (built from source by ``make test-llamacpp``), serving SmolLM2's GGUF
+``llama-cpp-python[server]`` (built from source by ``make test``), serving SmolLM2's GGUF
 file on loopback. It covers the structured reading through the server's JSON-schema support, a
 streamed summary, and the server dying in the middle of a stream.
 
 Without ``llama-cpp-python[server]`` installed these tests skip, unless
-``REDHEART_REQUIRE_LLAMACPP=1`` (set by ``make test-llamacpp``, which CI runs) makes that a failure.
+``REDHEART_REQUIRE_LLAMACPP=1`` (set by ``make test``, which CI runs) makes that a failure.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def require_llamacpp_server() -> None:
     except ImportError as exc:
         if os.environ.get("REDHEART_REQUIRE_LLAMACPP", "") not in ("", "0"):
             pytest.fail(f"llama-cpp-python[server] is required here but does not import: {exc}")
-        pytest.skip("llama-cpp-python[server] is not installed (`make test-llamacpp` builds it)")
+        pytest.skip("llama-cpp-python[server] is not installed (`make test` builds it)")
 
 
 class LlamaCppServer:
