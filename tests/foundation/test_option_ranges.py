@@ -12,6 +12,9 @@ from redheart_core.errors import ConfigError
     ("analyzer_options.emotion.llm_weight=5", "analyzer_options.emotion.llm_weight"),
     ("analyzer_options.surd.bins=40", "analyzer_options.surd.bins"),
     ("analyzer_options.circuit.threshold=-1", "analyzer_options.circuit.threshold"),
+    ("analyzer_options.emotion.llm_weight=2", "analyzer_options.emotion.llm_weight"),
+    ("analyzer_options.surd.bins=1", "analyzer_options.surd.bins"),
+    ("analyzer_options.regret.max_duration_hours=-1", "analyzer_options.regret.max_duration_hours"),
 ])
 def test_an_out_of_range_analyzer_option_fails_at_load_naming_the_full_key(override, key):
     with pytest.raises(ConfigError) as info:
