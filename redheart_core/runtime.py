@@ -97,8 +97,7 @@ class Runtime:
             obj.name = registration.name
         except AttributeError:
             pass
-        declares_requires = isinstance(obj, Analyzer) and bool(obj.requires)
-        if registration.kind == "analyzers" and not declares_requires:
+        if registration.kind == "analyzers" and not (isinstance(obj, Analyzer) and obj.requires):
             try:  # an analyzer may leave its requires to the registration
                 obj.requires = registration.requires
             except AttributeError:
