@@ -296,10 +296,11 @@ async def _sse(svc: Service, events: "EventStream", event: "Event | None") -> As
                 yield encode_sse_error(n + 1, error.type_name, str(error))
                 return
     finally:
-        with anyio.CancelScope(shield=True):
-            await events.aclose()
+        # counted before the close, so a scrape that sees the request gone also sees its outcome
         if outcome != "result":
             svc.metrics.count(outcome)
+        with anyio.CancelScope(shield=True):
+            await events.aclose()
 
 
 _CUT_OFF = object()
