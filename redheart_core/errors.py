@@ -14,6 +14,8 @@ class RedheartError(Exception):
 
     #: the ``type`` a result's error records it under; empty: the class name
     type_name: str = ""
+    #: whether a retryable stage may run again after it (False: retrying cannot help)
+    retryable: bool = True
 
 
 def error_type(exc: BaseException) -> str:
@@ -30,6 +32,8 @@ class ConfigError(RedheartError):
     ``key`` is the full dotted path (``llm.options.max_tokens``); ``choices`` the valid names
     where there is a closed set.
     """
+
+    retryable = False
 
     def __init__(self, key: str, message: str, choices: Iterable[str] | None = None):
         self.key = key

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from ..analyzers.base import Analyzer
 from ..capabilities import HasProvenance
-from ..errors import ConfigError, error_type
+from ..errors import RedheartError, error_type
 from ..llm.backend import LLMBackend
 from ..secrets import redact_text, register_secrets
 from ..phases import ANALYZER_STAGES, Stage
@@ -406,7 +406,8 @@ class Pipeline:
 
 
 def _retryable(exc: BaseException) -> bool:
-    return not isinstance(exc, ConfigError) and getattr(exc, "retryable", True) is not False
+    """Any exception may be retried but a :class:`RedheartError` marked ``retryable = False``."""
+    return not isinstance(exc, RedheartError) or exc.retryable
 
 
 def _error_text(error: StageError) -> str:

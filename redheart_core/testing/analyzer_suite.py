@@ -21,7 +21,8 @@ from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 import pytest
 
-from ..analyzers.base import AnalyzerItem
+from ..analyzers.base import Analyzer, AnalyzerItem
+from ..capabilities import HasModules, HasProvenance, HasStage
 from ..config import analyzer_order
 from ..errors import ConfigError
 from ..phases import ANALYZER_STAGES, Stage
@@ -140,13 +141,13 @@ class AnalyzerConformance(PluginConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def analyzer(cls, runtime: Runtime) -> Any:
+    def analyzer(cls, runtime: Runtime) -> Analyzer:
         built = dict(zip(runtime.analyzer_names, runtime.analyzers))
         return built[cls.plugin_name]
 
     @pytest.fixture(scope="class")
     @classmethod
-    def analyze(cls, runtime: Runtime, analyzer: Any) -> Callable[..., list[Any]]:
+    def analyze(cls, runtime: Runtime, analyzer: Analyzer) -> Callable[..., list[Any]]:
         """``analyze(texts, initial=None, fresh=False)``: the analyzer's outputs, in order.
 
         ``fresh=True`` builds a new runtime from the same config first, so state an analyzer
@@ -168,7 +169,7 @@ class AnalyzerConformance(PluginConformance):
                     f"required analyzer {name!r} returned a wrong batch; fix it first")
                 for item, out in zip(items, outputs):
                     item.results = {**item.results, name: out}
-            requires = tuple(getattr(target, "requires", ()) or ())
+            requires = tuple(target.requires or ())
             for item in items:
                 declared = DeclaredResults(item.results, requires)
                 item.results = declared
@@ -185,7 +186,7 @@ class AnalyzerConformance(PluginConformance):
         from ..pipeline.stages import detect_language
 
         texts = list(texts)
-        vectors = runtime.embedder.encode(texts) if texts and hasattr(type(runtime), "embedder") else None
+        vectors = runtime.embedder.encode(texts) if texts else None
         return [AnalyzerItem(request_id=f"kit-{i}", text=text, language=detect_language(text),
                              embedding=None if vectors is None else vectors[i], initial=initial)
                 for i, text in enumerate(texts)]
@@ -208,13 +209,13 @@ class AnalyzerConformance(PluginConformance):
             json.dumps(out)
 
     # ------------------------------------------------------------------ checks
-    def test_factory_builds_an_analyzer(self, analyzer: Any, registration: Registration) -> None:
-        assert callable(getattr(analyzer, "analyze_batch", None)), (
-            f"the factory of {registration.label} returned {type(analyzer).__name__}, which has "
-            "no analyze_batch(items) method; return an object implementing the Analyzer contract "
-            "(redheart_core.analyzers.base.Analyzer)")
-        assert getattr(analyzer, "name", None) == self.plugin_name, (
-            f"the built analyzer's name is {getattr(analyzer, 'name', None)!r}; leave `name` "
+    def test_factory_builds_an_analyzer(self, analyzer: Analyzer, registration: Registration) -> None:
+        assert isinstance(analyzer, Analyzer), (
+            f"the factory of {registration.label} returned {type(analyzer).__name__}, which "
+            "does not keep the Analyzer contract (redheart_core.analyzers.base.Analyzer: name, "
+            "requires and analyze_batch(items))")
+        assert analyzer.name == self.plugin_name, (
+            f"the built analyzer's name is {analyzer.name!r}; leave `name` "
             f"assignable so the runtime can set it to {self.plugin_name!r}")
 
     def test_one_json_dict_per_item_in_order(self, analyze: Callable[..., list[Any]]) -> None:
@@ -261,12 +262,12 @@ class AnalyzerConformance(PluginConformance):
                                      "the backend is 'none')")
 
     def test_requires_names_registered_analyzers(self, registry: PluginRegistry,
-                                                 registration: Registration, analyzer: Any) -> None:
+                                                 registration: Registration, analyzer: Analyzer) -> None:
         for req in registration.requires:
             assert req in registry.names("analyzers"), (
                 f"{registration.label} requires {req!r}, which no installed plugin registers "
                 f"(registered: {', '.join(registry.names('analyzers'))})")
-        assert req_set(getattr(analyzer, "requires", ())) == req_set(registration.requires), (
+        assert req_set(analyzer.requires) == req_set(registration.requires), (
             f"the built analyzer declares requires={tuple(analyzer.requires)!r} but registered "
             f"requires={registration.requires!r}; pass the same names to register(..., requires=...)")
 
@@ -290,8 +291,8 @@ class AnalyzerConformance(PluginConformance):
             analyzer_order([self.plugin_name], registry)
         assert registration.requires[0] in str(info.value) and self.plugin_name in str(info.value)
 
-    def test_stage_is_known(self, analyzer: Any, registration: Registration) -> None:
-        stage = getattr(analyzer, "stage", Stage.RED_HEART)
+    def test_stage_is_known(self, analyzer: Analyzer, registration: Registration) -> None:
+        stage = analyzer.stage if isinstance(analyzer, HasStage) else Stage.RED_HEART
         registered = registration.extra.get("stage", Stage.RED_HEART)
         names = [str(s) for s in ANALYZER_STAGES]
         assert stage in ANALYZER_STAGES, (
@@ -312,22 +313,20 @@ class AnalyzerConformance(PluginConformance):
         assert approx_equal(again.analyzer_output(self.plugin_name), result.analyzer_output(self.plugin_name)), (
             "the output changes when the result goes through JSON; return plain JSON values")
 
-    def test_modules_and_provenance_are_well_formed(self, analyzer: Any,
+    def test_modules_and_provenance_are_well_formed(self, analyzer: Analyzer,
                                                     registration: Registration) -> None:
-        modules = getattr(analyzer, "modules", None)
-        if callable(modules):
+        if isinstance(analyzer, HasModules):
             import torch
 
-            found = modules()
+            found = analyzer.modules()
             assert isinstance(found, Mapping), (
                 f"{registration.label}.modules() returned {type(found).__name__}; return a dict "
                 "name -> torch.nn.Module so the memory manager can place them")
             for key, module in found.items():
                 assert isinstance(key, str) and isinstance(module, torch.nn.Module), (
                     f"modules()[{key!r}] is a {type(module).__name__}, not a torch.nn.Module")
-        provenance = getattr(analyzer, "provenance", None)
-        if callable(provenance):
-            found = provenance()
+        if isinstance(analyzer, HasProvenance):
+            found = analyzer.provenance()
             assert isinstance(found, Mapping) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in found.items()), (
                 f"{registration.label}.provenance() must return a dict role -> model id "

@@ -23,7 +23,7 @@ import pytest
 
 from ..memory.budget import GIB, Budget
 from ..memory.footprint import ModuleFootprint
-from ..memory.strategies import CANONICAL_PHASES, working_set
+from ..memory.strategies import CANONICAL_PHASES, MemoryStrategy, working_set
 from ..plugins import Registration
 from ..runtime import Runtime
 from .plugin_suite import PluginConformance
@@ -67,30 +67,31 @@ class MemoryStrategyConformance(PluginConformance):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def strategy(cls, runtime: Runtime, registration: Registration) -> Any:
-        return runtime.build(registration, "memory.options")
+    def strategy(cls, runtime: Runtime, registration: Registration) -> MemoryStrategy:
+        built = runtime.build(registration, "memory.options")
+        assert isinstance(built, MemoryStrategy)  # the runtime refuses anything else
+        return built
 
     @staticmethod
-    def resolved(strategy: Any, device: str, budget: Budget, modules=PIPELINE_MODULES) -> Any:
+    def resolved(strategy: MemoryStrategy, device: str, budget: Budget,
+                 modules=PIPELINE_MODULES) -> MemoryStrategy:
         concrete = strategy.resolve(device, modules, budget)
-        for attr in ("targets", "problems", "resolve"):
-            assert callable(getattr(concrete, attr, None)), (
-                f"resolve({device!r}, ...) returned {type(concrete).__name__}, which has no "
-                f"{attr}(); return a strategy object (subclass redheart_core.memory.strategies."
-                "MemoryStrategy)")
+        assert isinstance(concrete, MemoryStrategy), (
+            f"resolve({device!r}, ...) returned {type(concrete).__name__}; return a strategy "
+            "object (subclass redheart_core.memory.strategies.MemoryStrategy)")
         return concrete
 
     # ------------------------------------------------------------------ checks
-    def test_factory_builds_a_strategy(self, strategy: Any, registration: Registration) -> None:
-        for attr in ("targets", "problems", "resolve"):
-            assert callable(getattr(strategy, attr, None)), (
-                f"the factory of {registration.label} returned {type(strategy).__name__} without "
-                f"{attr}(); subclass redheart_core.memory.strategies.MemoryStrategy")
-        assert isinstance(getattr(strategy, "on_device", None), bool), (
+    def test_factory_builds_a_strategy(self, strategy: MemoryStrategy,
+                                       registration: Registration) -> None:
+        assert isinstance(strategy, MemoryStrategy), (
+            f"the factory of {registration.label} returned {type(strategy).__name__}; subclass "
+            "redheart_core.memory.strategies.MemoryStrategy")
+        assert isinstance(strategy.on_device, bool), (
             "a strategy says whether it puts modules on the accelerator: set on_device = True/False")
 
     @pytest.mark.parametrize("device", DEVICES)
-    def test_budget_respected_in_every_phase(self, strategy: Any, device: str) -> None:
+    def test_budget_respected_in_every_phase(self, strategy: MemoryStrategy, device: str) -> None:
         for budget in (TIGHT, ROOMY):
             concrete = self.resolved(strategy, device, budget)
             if concrete.problems(PIPELINE_MODULES, budget):
@@ -103,7 +104,7 @@ class MemoryStrategyConformance(PluginConformance):
                     f"{names} resident ({need / MIB:.0f} MiB); problems() found nothing, so "
                     "targets() must fit within budget.limit_bytes")
 
-    def test_phase_working_set_resident(self, strategy: Any) -> None:
+    def test_phase_working_set_resident(self, strategy: MemoryStrategy) -> None:
         for budget in (TIGHT, ROOMY):
             concrete = self.resolved(strategy, "cuda", budget)
             if not concrete.on_device or concrete.problems(PIPELINE_MODULES, budget):
@@ -116,7 +117,7 @@ class MemoryStrategyConformance(PluginConformance):
                     "the phase uses them (or a module it uses depends on them); targets(phase) "
                     "must include every module used in the phase and its depends_on")
 
-    def test_a_phase_that_cannot_fit_is_refused_with_a_reason(self, strategy: Any) -> None:
+    def test_a_phase_that_cannot_fit_is_refused_with_a_reason(self, strategy: MemoryStrategy) -> None:
         concrete = self.resolved(strategy, "cuda", TOO_SMALL)
         if not concrete.on_device:
             assert concrete.targets("llm", PIPELINE_MODULES) == [], (
@@ -130,7 +131,7 @@ class MemoryStrategyConformance(PluginConformance):
         assert any("llm" in p for p in problems), (
             f"the problems {problems!r} do not name the module that does not fit ('llm')")
 
-    def test_targets_are_known_modules_highest_priority_first(self, strategy: Any) -> None:
+    def test_targets_are_known_modules_highest_priority_first(self, strategy: MemoryStrategy) -> None:
         concrete = self.resolved(strategy, "cuda", ROOMY)
         for phase in CANONICAL_PHASES:
             targets = concrete.targets(phase, PIPELINE_MODULES)
@@ -143,7 +144,7 @@ class MemoryStrategyConformance(PluginConformance):
                 f"targets({phase!r}) = {targets} is not highest priority first; the manager loads "
                 "in this order and evicts from the end")
 
-    def test_unknown_phase_and_no_modules(self, strategy: Any) -> None:
+    def test_unknown_phase_and_no_modules(self, strategy: MemoryStrategy) -> None:
         concrete = self.resolved(strategy, "cuda", ROOMY)
         assert concrete.targets("red_heart", {}) == [], "with no modules registered, targets() must be []"
         assert concrete.problems({}, ROOMY) == [], "with no modules registered there is no problem"
@@ -151,7 +152,7 @@ class MemoryStrategyConformance(PluginConformance):
         assert set(other) <= set(PIPELINE_MODULES), (
             "a phase the strategy does not know must still get a list of registered modules")
 
-    def test_deterministic(self, strategy: Any, runtime: Runtime, registration: Registration) -> None:
+    def test_deterministic(self, strategy: MemoryStrategy, runtime: Runtime, registration: Registration) -> None:
         again = runtime.build(registration, "memory.options")
         for device in DEVICES:
             a = self.resolved(strategy, device, TIGHT)

@@ -9,10 +9,16 @@ shipped by an installed package, never from the network.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from redheart_core import hookimpl
 from redheart_core.options import check_range
+
+if TYPE_CHECKING:
+    from redheart_core.runtime import Runtime
+
+    from .backend import LocalBackend
+    from .marian import MarianTranslator
 
 
 @dataclass
@@ -61,13 +67,13 @@ class MarianOptions:
         check_range(self, "cache_size", 0)
 
 
-def _local_factory(options: LocalOptions, runtime=None):
+def _local_factory(options: LocalOptions, runtime: "Runtime | None" = None) -> "LocalBackend":
     from .backend import LocalBackend
 
     return LocalBackend(options, runtime=runtime)
 
 
-def _marian_factory(options: MarianOptions, runtime=None):
+def _marian_factory(options: MarianOptions, runtime: "Runtime | None" = None) -> "MarianTranslator":
     from .marian import MarianTranslator
 
     return MarianTranslator(options, runtime=runtime)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator
 
 from redheart_core.llm.backend import LLMBackend, LLMRequest, LLMResponse
 from redheart_core.llm.errors import LLMRequestError
@@ -23,6 +23,11 @@ from redheart_core.model.encoder import quiet_loading
 from .gguf import default_cache_dir, gguf_bytes
 from .loading import (memory_of, module_device, register_modules, resolve_device, resolve_dtype,
                       resolve_llm_source)
+
+if TYPE_CHECKING:
+    from redheart_core.runtime import Runtime
+
+    from . import LocalOptions
 
 #: used when a tokenizer ships without a chat template
 FALLBACK_CHAT_TEMPLATE = (
@@ -38,7 +43,7 @@ _END = object()
 class LocalBackend(LLMBackend):
     """A causal LM from ``model_path``, greedy unless ``do_sample``."""
 
-    def __init__(self, options: Any, runtime: Any = None):
+    def __init__(self, options: "LocalOptions", runtime: "Runtime | None" = None):
         self.options = options
         self.runtime = runtime
         cache_dir = Path(options.cache_dir).expanduser() if options.cache_dir else default_cache_dir()

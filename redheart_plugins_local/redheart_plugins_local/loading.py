@@ -6,11 +6,15 @@ models the tests build and a user's real ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redheart_core.errors import ConfigError
 
 from .gguf import NAMED_MODELS, ModelSource, converted_dir, named_model_file
+
+if TYPE_CHECKING:
+    from redheart_core.memory.manager import UnifiedMemoryManager
+    from redheart_core.runtime import Runtime
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -55,7 +59,7 @@ def resolve_llm_source(path: str | None, gguf_file: str | None, cache_dir: Path,
     return ModelSource(converted_dir(gguf, cache_dir), gguf=gguf, name=gguf.stem)
 
 
-def resolve_device(option: str, runtime: Any, key: str) -> str:
+def resolve_device(option: str, runtime: "Runtime | None", key: str) -> str:
     """``auto``: the memory manager's device when there is one, else cuda when available."""
     import torch
 
@@ -84,17 +88,12 @@ def resolve_dtype(option: str, device: str, key: str) -> Any:
     return getattr(torch, option)
 
 
-def memory_of(runtime: Any) -> Any:
-    """The runtime's memory manager, or None (a runtime-less build, or one without memory)."""
-    if runtime is None:
-        return None
-    try:
-        return getattr(runtime, "memory", None)
-    except Exception:
-        return None
+def memory_of(runtime: "Runtime | None") -> "UnifiedMemoryManager | None":
+    """The runtime's memory manager, or None for a build without a runtime."""
+    return None if runtime is None else runtime.memory
 
 
-def register_modules(runtime: Any, modules: dict[str, Any], phases: set[str]) -> dict[str, Any]:
+def register_modules(runtime: "Runtime | None", modules: dict[str, Any], phases: set[str]) -> dict[str, Any]:
     """Hand ``modules`` to the memory manager (when there is one); returns what it manages."""
     memory = memory_of(runtime)
     if memory is None:

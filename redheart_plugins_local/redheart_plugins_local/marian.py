@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from redheart_core.model.encoder import quiet_loading
 
 from .loading import module_device, register_modules, resolve_device, resolve_model_path
+
+if TYPE_CHECKING:
+    from redheart_core.runtime import Runtime
+
+    from . import MarianOptions
 
 MEMORY_NAME = "translator.marian"
 
@@ -20,7 +25,7 @@ MEMORY_NAME = "translator.marian"
 class MarianTranslator:
     """``translate_batch(texts)`` from ``source`` to ``target``; thread-safe."""
 
-    def __init__(self, options: Any, runtime: Any = None):
+    def __init__(self, options: "MarianOptions", runtime: "Runtime | None" = None):
         self.options = options
         self.runtime = runtime
         self.source, self.target = options.source, options.target
