@@ -12,7 +12,7 @@ from .events import Event
 if TYPE_CHECKING:
     import numpy as np
 
-    from .stages import StageHandler
+    from .stages.handler import StageHandler
 
 
 @dataclass(eq=False)
@@ -67,11 +67,13 @@ class RequestContext:
             self._outputs[name] = self.result.analyzer_output(name)
         return self._outputs[name]
 
-    def analyzer_item(self, requires: tuple[str, ...]) -> AnalyzerItem:
+    def analyzer_item(self, text: str, requires: tuple[str, ...]) -> AnalyzerItem:
+        """What an analyzer reads of this request: ``text`` as submitted, its translation,
+        vector and LLM reading, and the outputs of the analyzers it ``requires``."""
         results: dict[str, Any] = {name: self.output_of(name) for name in requires}
         return AnalyzerItem(
             request_id=self.request.request_id,
-            text=self.result.text,
+            text=text,
             language=self.result.language,
             embedding=self.embedding,
             initial=self.result.llm.initial,

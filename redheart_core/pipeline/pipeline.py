@@ -171,7 +171,7 @@ class Pipeline:
         self._check_entered()
         request = TaskMessage(request_id=request_id or uuid.uuid4().hex, text=text,
                               priority=priority, submitted_at=time.time(), namespace=namespace)
-        return EventStream(lambda emit: self._drive(request, emit))
+        return EventStream(lambda emit: self._drive(request, text, emit))
 
     async def analyze(self, text: str, *, priority: int = 0, request_id: str | None = None,
                       namespace: str = "") -> AnalysisResult:
@@ -231,14 +231,15 @@ class Pipeline:
                                "'async with Pipeline.from_config(cfg) as pipe:'")
 
     # ------------------------------------------------------------------ one request
-    async def _drive(self, request: TaskMessage, emit: Callable[[Event], None]) -> None:
-        """Admit ``request`` (or raise :class:`QueueFull`), run it, emit its result."""
+    async def _drive(self, request: TaskMessage, text: str, emit: Callable[[Event], None]) -> None:
+        """Admit ``request`` (or raise :class:`QueueFull`), run its ``text`` through the
+        stages, emit its result."""
         started = time.perf_counter()
         task = asyncio.current_task()
         self._tasks.add(task)
         try:
             async with self.queue.slot(request.priority):
-                await self._run_admitted(request, emit, started)
+                await self._run_admitted(request, text, emit, started)
         except QueueFull as exc:
             exc.request_id = request.request_id
             self.state.requests_total["rejected"] += 1
@@ -253,16 +254,16 @@ class Pipeline:
         finally:
             self._tasks.discard(task)
 
-    async def _run_admitted(self, request: TaskMessage, emit: Callable[[Event], None],
+    async def _run_admitted(self, request: TaskMessage, text: str, emit: Callable[[Event], None],
                             started: float) -> None:
-        result = AnalysisResult(request_id=request.request_id, text=request.text,
+        result = AnalysisResult(request_id=request.request_id, text=text,
                                 llm=LLMPart(backend=self._backend_name, model=self.llm.model))
         ctx = RequestContext(request=request, result=result, emit=emit, route=self.router.route())
         self._active[id(ctx)] = ctx
         self.runtime.registry.notify("redheart_request_started", request=request)
         swaps_before = self._swaps()
         try:
-            await self._run_stages(ctx)
+            await self._run_stages(ctx, text)
             status = "complete" if result.ok else "failed"
         finally:
             del self._active[id(ctx)]
@@ -283,14 +284,14 @@ class Pipeline:
                             "error": _error_text(result.errors[0]) if result.errors else None})
         emit(Result(result))
 
-    async def _run_stages(self, ctx: RequestContext) -> None:
+    async def _run_stages(self, ctx: RequestContext, text: str) -> None:
         self.state.in_flight += 1
         try:
             last_analyzers = max((i for i, h in enumerate(ctx.route) if isinstance(h, AnalyzerStage)),
                                  default=-1)
             for index, handler in enumerate(ctx.route):
                 ctx.position = index
-                await self._run_stage(ctx, handler)
+                await self._run_stage(ctx, handler, text)
                 if index == last_analyzers and ctx.unread_by_encoder:
                     lower_confidences(ctx.result)
                 if ctx.stop:
@@ -298,7 +299,7 @@ class Pipeline:
         finally:
             self.state.in_flight -= 1
 
-    async def _run_stage(self, ctx: RequestContext, handler: StageHandler) -> None:
+    async def _run_stage(self, ctx: RequestContext, handler: StageHandler, text: str) -> None:
         name = handler.name
         result = ctx.result
         counts = self.state.stage(name)
@@ -308,7 +309,7 @@ class Pipeline:
         counts.queued += 1
         try:
             async with asyncio.timeout(self.stage_timeout_s):
-                await self._attempts(ctx, handler, counts)
+                await self._attempts(ctx, handler, counts, text)
         except TimeoutError:
             result.add_error(name, f"stage {name!r} took longer than {self.stage_timeout_s:g} s "
                              "(pipeline.stage_timeout_s)", "StageTimeout")
@@ -336,7 +337,7 @@ class Pipeline:
                            "error": _error_text(error) if error else None})
 
     async def _attempts(self, ctx: RequestContext, handler: StageHandler,
-                        counts: StageCounts) -> None:
+                        counts: StageCounts, text: str) -> None:
         """Run the handler inside its memory phase; retry a retryable stage with backoff (the
         phase is let go while waiting); record the final failure."""
         attempt = 0
@@ -346,7 +347,7 @@ class Pipeline:
                     counts.queued -= 1
                     counts.running += 1
                     try:
-                        await handler.run(ctx)
+                        await handler.run(ctx, text)
                     finally:
                         counts.running -= 1
                         counts.queued += 1

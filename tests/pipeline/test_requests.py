@@ -381,8 +381,8 @@ async def test_stages_can_be_added_and_removed_at_run_time(plugin, make_config):
     class Stamp(StageHandler):
         name = "stamp"
 
-        async def run(self, ctx):
-            ctx.result.notes.append(f"stamped after {ctx.result.llm.summary!r}")
+        async def run(self, ctx, text):
+            ctx.result.notes.append(f"stamped {text!r} after {ctx.result.llm.summary!r}")
 
     async with Pipeline.from_config(make_config()) as pipe:
         pipe.router.register(Stamp(), after="llm_final")
@@ -393,7 +393,7 @@ async def test_stages_can_be_added_and_removed_at_run_time(plugin, make_config):
             pipe.router.remove("nope")
         with pytest.raises(ValueError, match="already has a handler"):
             pipe.router.register(Stamp())
-    assert result.notes == ["stamped after 'The situation asks for honesty.'"]
+    assert result.notes == [f"stamped {TEXT!r} after 'The situation asks for honesty.'"]
     assert "llm_initial" not in result.timings_ms and "stamp" in result.timings_ms
     assert plugin.backend.initial_calls == 0
 
