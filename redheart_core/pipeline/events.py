@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional, Union
 
+from ..schema import Record
+
 if TYPE_CHECKING:
     from ..schema import AnalysisResult, StageError
 
@@ -51,13 +53,13 @@ class Partial:
     __slots__ = ("key", "_value")
     type: ClassVar[str] = "partial"
 
-    def __init__(self, key: str, value: Any):
+    def __init__(self, key: str, value: "Record | dict[str, Any]"):
         self.key = key
         self._value = value
 
     @property
-    def value(self) -> Any:
-        if hasattr(self._value, "to_dict"):
+    def value(self) -> dict[str, Any]:
+        if isinstance(self._value, Record):
             self._value = self._value.to_dict()
         return self._value
 
