@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +22,9 @@ from omegaconf.errors import OmegaConfBaseException
 from .errors import ConfigError
 from .options import OptionError
 from .secrets import environment_secrets, redact, redact_text
+
+if TYPE_CHECKING:
+    from .plugins import PluginRegistry, Registration
 
 DEFAULT_ANALYZERS = ["emotion", "bentham", "ethics", "regret", "surd", "circuit"]
 
@@ -357,7 +360,7 @@ def validate_options(options_cls: type | None, values: Any, key: str, owner: str
     return node
 
 
-def validate_config(cfg: DictConfig, registry: Any = None) -> dict[tuple[str, str], DictConfig]:
+def validate_config(cfg: DictConfig, registry: "PluginRegistry | None" = None) -> dict[tuple[str, str], DictConfig]:
     """Check every registered name and every plugin option the config uses; return the
     validated options of each part, by (options key, registered name), for the runtime to
     build with (so nothing is validated twice by one runtime).
@@ -369,7 +372,7 @@ def validate_config(cfg: DictConfig, registry: Any = None) -> dict[tuple[str, st
     registry = registry or get_registry(cfg.plugins.disabled)
     validated: dict[tuple[str, str], DictConfig] = {}
 
-    def check(reg: Any, key: str) -> None:
+    def check(reg: "Registration", key: str) -> None:
         validated[key, reg.name] = plugin_options(cfg, reg, key)
 
     check(registry.get("llm_backends", cfg.llm.backend, "llm.backend"), "llm.options")
@@ -393,7 +396,7 @@ def validate_config(cfg: DictConfig, registry: Any = None) -> dict[tuple[str, st
     return validated
 
 
-def analyzer_order(names: Sequence[str], registry: Any) -> list[str]:
+def analyzer_order(names: Sequence[str], registry: "PluginRegistry") -> list[str]:
     """The configured analyzers in dependency order; a missing requirement is a config error."""
     regs = {n: registry.get("analyzers", n) for n in names}
     for name, reg in regs.items():
@@ -422,7 +425,7 @@ def analyzer_order(names: Sequence[str], registry: Any) -> list[str]:
     return ordered
 
 
-def plugin_options(cfg: DictConfig, registration: Any, key: str) -> Any:
+def plugin_options(cfg: DictConfig, registration: "Registration", key: str) -> Any:
     """The validated options node for ``registration`` from the config subtree at ``key``."""
     values = OmegaConf.select(cfg, key, default=None)
     return validate_options(registration.options, values, key,

@@ -25,7 +25,7 @@ SAFETENSORS_DTYPE_BYTES = {
 }
 
 
-def declared_modules(component: Any) -> "dict[str, torch.nn.Module]":
+def declared_modules(component: object) -> "dict[str, torch.nn.Module]":
     """The torch modules a component (analyzer, embedder, translator, backend) declares through
     its optional ``modules()``, by the names it registers them under; none without one."""
     return dict(component.modules()) if isinstance(component, HasModules) else {}

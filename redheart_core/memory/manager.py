@@ -100,8 +100,8 @@ class UnifiedMemoryManager:
         return self.residency.device_of(name)
 
     # ---------------------------------------------------------- registration
-    def register(self, name: str, module: Any, phases: Iterable[str] | str = (),
-                 priority: int = 0, depends_on: Iterable[str] = ()) -> Any:
+    def register(self, name: str, module: "torch.nn.Module", phases: Iterable[str] | str = (),
+                 priority: int = 0, depends_on: Iterable[str] = ()) -> "torch.nn.Module":
         """Manage ``module`` under ``name``; returns the module registered under that name.
 
         ``phases`` are those that run it (empty: all); ``depends_on`` names modules that must
@@ -161,7 +161,7 @@ class UnifiedMemoryManager:
 
     # ------------------------------------------------------- out of memory
     def run_recovering(self, fn: Callable[[Sequence[Any]], Any], batch: Sequence[Any],
-                       *owners: Any, split: Callable[[Sequence[Any]], list[Sequence[Any]]] = halve,
+                       *owners: object, split: Callable[[Sequence[Any]], list[Sequence[Any]]] = halve,
                        merge: Callable[[list[Any]], Any] = concat) -> Any:
         """``fn(batch)``, surviving out-of-memory errors for the modules ``owners`` name
         (module names, or components that list theirs through ``modules()``); see

@@ -31,7 +31,7 @@ class OomRecovery:
         self.residency = residency
         self.counters = OomCounters()
 
-    def run(self, fn: Callable[[Sequence[Any]], Any], batch: Sequence[Any], *owners: Any,
+    def run(self, fn: Callable[[Sequence[Any]], Any], batch: Sequence[Any], *owners: object,
             split: Callable[[Sequence[Any]], list[Sequence[Any]]] = halve,
             merge: Callable[[list[Any]], Any] = concat) -> Any:
         """``fn(batch)``, recovering for the modules ``owners`` name: a module name (it must be
@@ -53,7 +53,7 @@ class OomRecovery:
             raise first
         return self._recover(names, fn, batch, first, split, merge)
 
-    def _names(self, owners: Sequence[Any]) -> list[str]:
+    def _names(self, owners: Sequence[object]) -> list[str]:
         names: list[str] = []
         with self.residency.lock:
             for owner in owners:

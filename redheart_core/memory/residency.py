@@ -119,8 +119,8 @@ class Residency:
             raise KeyError(f"no module named {name!r} is registered with the memory manager "
                            f"(registered: {known})") from None
 
-    def register(self, name: str, module: Any, phases: Iterable[str] | str = (),
-                 priority: int = 0, depends_on: Iterable[str] = ()) -> Any:
+    def register(self, name: str, module: "torch.nn.Module", phases: Iterable[str] | str = (),
+                 priority: int = 0, depends_on: Iterable[str] = ()) -> "torch.nn.Module":
         """Manage ``module`` under ``name``; returns the module registered under that name.
 
         ``phases`` are those that run it (empty: all). Registering a name again returns the
