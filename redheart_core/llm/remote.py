@@ -16,13 +16,16 @@ import contextvars
 import os
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, ClassVar, Iterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, ClassVar, Iterator, Optional
 
 from ..errors import ConfigError
 from ..options import OptionError, check_positive, check_range
 from ..secrets import guarding_sdk_logs, redact_text, register_secrets
 from .backend import LLMBackend
 from .errors import LLMOutputError, LLMRequestError
+
+if TYPE_CHECKING:
+    import httpx
 
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("redheart_llm_attempts",
                                                                              default=None)
@@ -39,7 +42,7 @@ def resolve_api_key(option: str | None, env_var: str, backend: str, *, placehold
                       f"in the environment or llm.options.api_key{hint}")
 
 
-async def count_attempt(request: Any) -> None:
+async def count_attempt(request: "httpx.Request") -> None:
     """httpx request hook: one more HTTP attempt for the SDK call running in this context."""
     counter = _attempts.get()
     if counter is not None:
@@ -141,7 +144,7 @@ class RemoteBackend(LLMBackend):
     #: whether a key placeholder is worth suggesting (servers that need no key)
     placeholder_hint: ClassVar[bool] = False
 
-    def __init__(self, options: Any):
+    def __init__(self, options: RemoteOptions):
         self.options = options
         self.model = options.model
         self._key = resolve_api_key(options.api_key, self.env_var, self.vendor,

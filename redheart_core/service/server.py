@@ -23,7 +23,7 @@ import logging
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from omegaconf import DictConfig
 
@@ -31,6 +31,7 @@ from ..errors import ConfigError
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
 log = logging.getLogger("redheart.service")
 
@@ -111,7 +112,7 @@ def _after_shutdown(signum: int, frame: object) -> None:
     close after that, so the replay must not end the process."""
 
 
-def make_server(app: Any, config: DictConfig) -> Any:
+def make_server(app: "FastAPI", config: DictConfig) -> "uvicorn.Server":
     """A uvicorn server for ``app`` with the service's connection limits, timeouts and
     shutdown deadline (``app`` comes from :func:`~redheart_core.service.app.create_app`)."""
     import uvicorn
