@@ -498,9 +498,10 @@ def check_exposure(config: DictConfig) -> None:
 
 
 def load_models(runtime: Runtime) -> None:
-    """Build the analyzers and encode one text, so the first request pays no loading time."""
-    runtime.analyzers
-    runtime.embedder.encode(["warm-up"])
+    """Build the analyzers and encode one text, so the first request pays no loading time
+    (without analyzers the pipeline loads no encoder, and neither does this)."""
+    if runtime.analyzers:
+        runtime.embedder.encode(["warm-up"])
 
 
 async def _warm_up(svc: Service) -> None:
