@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, AsyncIterator, Iterator, Protocol, runtime_checkable
 
 from ...errors import RedheartError, StageFailure, error_type
 from ...llm.backend import LLMBackend
@@ -19,13 +18,21 @@ if TYPE_CHECKING:
     from ..context import RequestContext
 
 
+@runtime_checkable
+class _Closable(Protocol):
+    """A stream that holds something open until closed: an async generator, or a backend's
+    own iterator class with ``aclose``."""
+
+    async def aclose(self) -> None: ...
+
+
 @contextlib.asynccontextmanager
 async def _closing(stream: AsyncIterator[str]) -> AsyncIterator[AsyncIterator[str]]:
-    """Close an async generator when the block ends, also on cancellation."""
+    """Close a closable stream when the block ends, also on cancellation."""
     try:
         yield stream
     finally:
-        if isinstance(stream, AsyncGenerator):
+        if isinstance(stream, _Closable):
             await stream.aclose()
 
 
