@@ -14,7 +14,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
 from .errors import error_type
 from .phases import STAGES
@@ -37,77 +37,173 @@ T = TypeVar("T")
 
 
 # ------------------------------------------------------------------ conversion
+#
+# Each type's check is compiled once into a function (:func:`_converter`): a result holds a few
+# hundred values and the pipeline converts every analyzer's output, so re-reading type hints per
+# value would cost more than the analysis' own arithmetic. Where a value sits is worked out only
+# when it is wrong.
+
+Converter = Callable[[Any], Any]
+
+
+class _Mismatch(ValueError):
+    """A value of the wrong shape; ``path`` is where below the value being converted."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message, self.path = message, path
+
+    def at(self, step: str) -> "_Mismatch":
+        return _Mismatch(self.message, (step, *self.path))
+
+
+def _where(where: str, path: tuple[str, ...]) -> str:
+    for step in path:
+        where = where + step if step.startswith("[") else (f"{where}.{step[1:]}" if where else step[1:])
+    return where
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
-        return _from_dict(tp, value, where)
-    if origin in (list, List):
-        (inner,) = typing.get_args(tp) or (Any,)
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin in (dict, Dict):
-        _, inner = typing.get_args(tp) or (str, Any)
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
-        return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-@functools.cache
-def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
-    """A dataclass' resolved type hints and field names, worked out once per class (resolving
-    the hints dominates a result's conversion otherwise)."""
-    return typing.get_type_hints(cls), frozenset(f.name for f in dataclasses.fields(cls))
+    try:
+        return _converter(tp)(value)
+    except _Mismatch as exc:
+        raise ValueError(f"{_where(where, exc.path)}: {exc.message}") from None
 
 
 def _from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
-    hints, names = _fields_of(cls)
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected {sorted(names)}")
-    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
     try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"{where or cls.__name__}: {exc}") from None
+        return _dataclass_converter(cls)(data)
+    except _Mismatch as exc:
+        raise ValueError(f"{_where(where, exc.path) or cls.__name__}: {exc.message}") from None
+
+
+def _checked(kind: type, noun: str) -> Converter:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise _Mismatch(f"expected {noun}, got {value!r}")
+        return value
+    return check
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Mismatch(f"expected a number, got {value!r}")
+    return float(value)
+
+
+@functools.cache
+def _converter(tp: Any) -> Converter:
+    """The function that checks and converts a value to ``tp`` (compiled once per type)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return _identity
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        inner = _converter(next(a for a in args if a is not type(None)))
+        if type(None) not in args:
+            return inner
+        return lambda value: None if value is None else inner(value)
+    if dataclasses.is_dataclass(tp):
+        return _dataclass_converter(tp)
+    if origin in (list, List):
+        (item_type,) = typing.get_args(tp) or (Any,)
+        return _list_converter(_converter(item_type))
+    if origin in (dict, Dict):
+        _, item_type = typing.get_args(tp) or (str, Any)
+        return _dict_converter(_converter(item_type))
+    if tp is float:
+        return _number
+    if tp is int:
+        return _checked(int, "an integer")
+    if tp is bool:
+        return _checked(bool, "true or false")
+    if tp is str:
+        return _checked(str, "a string")
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _list_converter(item: Converter) -> Converter:
+    def convert(value: Any) -> list[Any]:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch(f"expected a list, got {type(value).__name__}")
+        if item is _identity:
+            return list(value)
+        out = []
+        for i, v in enumerate(value):
+            try:
+                out.append(item(v))
+            except _Mismatch as exc:
+                raise exc.at(f"[{i}]") from None
+        return out
+    return convert
+
+
+def _dict_converter(item: Converter) -> Converter:
+    def convert(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _Mismatch(f"expected an object, got {type(value).__name__}")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[str(k)] = item(v)
+            except _Mismatch as exc:
+                raise exc.at(f".{k}") from None
+        return out
+    return convert
+
+
+@functools.cache
+def _dataclass_converter(cls: type) -> Converter:
+    """A dataclass' converter: a dict with only its fields, each converted by its type hint."""
+    hints = typing.get_type_hints(cls)
+    names = frozenset(f.name for f in dataclasses.fields(cls))
+    fields_of: dict[str, Converter] = {}
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise _Mismatch(f"expected an object, got {type(value).__name__}")
+        unknown = value.keys() - names
+        if unknown:
+            raise _Mismatch(f"unknown field(s) {sorted(unknown)}; expected {sorted(names)}")
+        if not fields_of:  # resolved on first use: a field may name a class defined later
+            fields_of.update({k: _converter(hints[k]) for k in names})
+        kwargs = {}
+        for k, v in value.items():
+            try:
+                kwargs[k] = fields_of[k](v)
+            except _Mismatch as exc:
+                raise exc.at(f".{k}") from None
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise _Mismatch(str(exc)) from None
+    return convert
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _plain(value: Any) -> Any:
     """``value`` as JSON-ready containers: what :func:`dataclasses.asdict` gives, without its
     deep copy of every leaf (the leaves here are immutable numbers and strings)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind in (str, float, int, bool) or value is None:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in dataclasses.fields(value)))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

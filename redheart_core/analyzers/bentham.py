@@ -84,8 +84,19 @@ class Factors:
     purity: ArrayLike      # how unmixed pleasure and pain are
 
     def clipped(self) -> "Factors":
-        return Factors(**{f.name: np.clip(getattr(self, f.name), -1.0 if f.name == "valence" else 0.0, 1.0)
-                          for f in fields(self)})
+        return Factors(**{name: _clip(getattr(self, name), -1.0 if name == "valence" else 0.0, 1.0)
+                          for name in _FACTOR_NAMES})
+
+
+_FACTOR_NAMES = tuple(f.name for f in fields(Factors))
+
+
+def _clip(x: ArrayLike, low: float, high: float) -> ArrayLike:
+    """``np.clip``, with plain ``min``/``max`` for a float (a request's own factors are floats,
+    and numpy's per-call overhead would be most of their calculus)."""
+    if isinstance(x, (float, int)):
+        return float(min(max(x, low), high))
+    return np.clip(x, low, high)
 
 
 def _logistic01(x: ArrayLike) -> ArrayLike:

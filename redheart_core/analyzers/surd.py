@@ -20,6 +20,7 @@ samples are too few for the bins it says so in ``SurdResult.warning`` (see
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from itertools import combinations
 from typing import Sequence
@@ -190,22 +191,26 @@ def _decompose(combos: list[Combo], orders: np.ndarray, specific: np.ndarray, we
             else:
                 synergistic[combo] += step
 
-    first = axes[0]
-
-    def zero_based(c: Combo) -> Combo:
-        return tuple(i - first for i in c)
+    zero_based = _zero_based(tuple(combos))
 
     def bits(v: float) -> float:  # rounding can leave -1e-17 where the exact value is 0
-        return max(float(v), 0.0)
+        return v if v > 0.0 else 0.0
 
     info_leak = h_cond / h_target if h_target > 0 else 0.0
     return SurdResult(
-        unique={zero_based(c): bits(v) for c, v in redundant.items() if len(c) == 1},
-        redundant={zero_based(c): bits(v) for c, v in redundant.items() if len(c) > 1},
-        synergistic={zero_based(c): bits(v) for c, v in synergistic.items()},
-        mutual_information={zero_based(c): bits(v) for c, v in zip(combos, mutual)},
+        unique={zero_based[c]: bits(v) for c, v in redundant.items() if len(c) == 1},
+        redundant={zero_based[c]: bits(v) for c, v in redundant.items() if len(c) > 1},
+        synergistic={zero_based[c]: bits(v) for c, v in synergistic.items()},
+        mutual_information={zero_based[c]: bits(v) for c, v in zip(combos, mutual.tolist())},
         info_leak=float(min(max(info_leak, 0.0), 1.0)),
     )
+
+
+@functools.cache
+def _zero_based(combos: tuple[Combo, ...]) -> dict[Combo, Combo]:
+    """Each combination of histogram axes as 0-based source indices (axis 1 is the target)."""
+    first = min(i for c in combos for i in c)
+    return {c: tuple(i - first for i in c) for c in combos}
 
 
 def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:

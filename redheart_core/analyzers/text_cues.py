@@ -8,8 +8,11 @@ text still gets its levels.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 from ..schema import LEVELS
 
@@ -157,7 +160,7 @@ def clauses(text: str, max_clauses: int = MAX_CLAUSES) -> list[str]:
 class Cues:
     """How one text speaks: level mentions, urgency, hedging, intensity, permanence, fairness."""
 
-    levels: dict[str, int]
+    levels: Mapping[str, int]
     urgency: float
     hedging: float
     intensifiers: int
@@ -165,7 +168,9 @@ class Cues:
     fairness: float
 
 
+@functools.lru_cache(maxsize=4096)
 def read_cues(text: str) -> Cues:
+    """The text's cues; cached, since every analyzer of a request reads the same text's."""
     toks = tokens(text)
     n = max(len(toks), 1)
     scale = 1.0 / (1.0 + n / 40.0)  # a long text mentions everything more often
@@ -174,7 +179,7 @@ def read_cues(text: str) -> Cues:
         return float(1.0 - 0.5 ** (hits * scale * 1.5)) if hits else 0.0
 
     return Cues(
-        levels=level_counts(toks),
+        levels=MappingProxyType(level_counts(toks)),
         urgency=saturate(count_prefix(toks, URGENCY_CUES)),
         hedging=saturate(count_prefix(toks, HEDGE_CUES)),
         intensifiers=count(toks, INTENSIFIER_CUES) + text.count("!"),

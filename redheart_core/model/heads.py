@@ -10,6 +10,8 @@ mapped linearly), emotions a distribution.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Mapping, Sequence
@@ -76,26 +78,59 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+#: distinct vectors whose raw outputs :class:`ModelHeads` keeps (about 1.6 kB each)
+READ_CACHE_ROWS = 4096
+
+
 @dataclass
 class ModelHeads:
     """The shipped heads with their calibration: vectors in, :class:`Readings` out."""
 
     net: HeadSet
     calibration: Calibration = field(default_factory=Calibration)
+    _seen: "OrderedDict[bytes, np.ndarray]" = field(default_factory=OrderedDict, init=False,
+                                                   repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
 
     def raw(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         """Each head's raw outputs, the same for a vector whatever batch it comes in.
 
-        On the CPU the heads run as :class:`FoldedHeads`, one vector at a time; elsewhere as the
-        network, on the whole batch.
+        On the CPU the heads run as :class:`FoldedHeads`, one vector at a time, and each
+        distinct vector is read once (:meth:`_folded_once`); elsewhere as the network, on the
+        whole batch.
         """
         vectors = np.asarray(vectors, dtype=np.float32)
         param = next(self.net.parameters())
         if param.device.type == "cpu":
-            return self.folded(vectors)
+            out = self._folded_once(vectors)
+            return {name: out[:, cols] for name, cols in self.folded.outputs.items()}
         with torch.inference_mode():
             out = self.net(torch.as_tensor(vectors, device=param.device))
         return {k: v.float().cpu().numpy().astype(np.float64) for k, v in out.items()}
+
+    def _folded_once(self, vectors: np.ndarray) -> np.ndarray:
+        """The folded heads' outputs ``(n, total)``, each distinct vector read once: every
+        analyzer asks about the same situation's and clauses' vectors, several per request."""
+        keys = [row.tobytes() for row in vectors]
+        rows: list[np.ndarray | None] = []
+        with self._lock:
+            for key in keys:
+                row = self._seen.get(key)
+                if row is not None:
+                    self._seen.move_to_end(key)
+                rows.append(row)
+        todo = [i for i, row in enumerate(rows) if row is None]
+        if todo:
+            fresh = self.folded.outputs_of(vectors[todo])
+            with self._lock:
+                for i, row in zip(todo, fresh):
+                    rows[i] = self._seen[keys[i]] = row
+                while len(self._seen) > READ_CACHE_ROWS:
+                    self._seen.popitem(last=False)
+        if not rows:
+            return np.zeros((0, self.folded.second.shape[1]))
+        return np.stack(rows)  # type: ignore[arg-type]
 
     @cached_property
     def folded(self) -> "FoldedHeads":
@@ -150,10 +185,14 @@ class FoldedHeads:
                    np.concatenate(second_biases), outputs)
 
     def __call__(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.outputs_of(vectors)
+        return {name: out[:, cols] for name, cols in self.outputs.items()}
+
+    def outputs_of(self, vectors: np.ndarray) -> np.ndarray:
+        """Every head's outputs side by side, ``(n, total)``."""
         x = np.asarray(vectors, dtype=np.float64)
         centred = x - x.mean(axis=-1, keepdims=True)
         normed = centred / np.sqrt((centred ** 2).mean(axis=-1, keepdims=True) + self.eps)
         hidden = rowwise(normed, self.first) + self.first_bias
         hidden = 0.5 * hidden * (1.0 + torch.special.erf(torch.from_numpy(hidden / np.sqrt(2.0))).numpy())
-        out = rowwise(hidden, self.second) + self.second_bias
-        return {name: out[:, cols] for name, cols in self.outputs.items()}
+        return rowwise(hidden, self.second) + self.second_bias

@@ -128,3 +128,20 @@ def test_auto_device_puts_the_model_on_cuda():
                                  device=embedder_module.resolve_device("auto"))
     assert e.device.startswith("cuda")
     assert e.encode(["on the gpu"]).shape == (1, 384)
+
+
+def test_the_heads_read_each_distinct_vector_once_and_answer_the_same(embedder, monkeypatch):
+    from redheart_core.model.heads import FoldedHeads
+
+    vectors = embedder.encode(["A heads-cache sentence about a promise.", "Another one, about a debt."])
+    first = embedder.read(vectors)
+    read_rows = []
+    original = FoldedHeads.outputs_of
+    monkeypatch.setattr(FoldedHeads, "outputs_of",
+                        lambda self, v: read_rows.append(len(v)) or original(self, v))
+    fresh = np.vstack([vectors[1], np.full(vectors.shape[1], 0.05, dtype=np.float32)])
+    again = embedder.read(np.vstack([vectors, fresh]))
+    assert read_rows == [1]  # only the vector not read before
+    np.testing.assert_array_equal(again.vad[:2], first.vad)
+    np.testing.assert_array_equal(again.acceptability[:2], first.acceptability)
+    np.testing.assert_array_equal(again.emotion[3], embedder.read(fresh[1:]).emotion[0])
