@@ -108,7 +108,7 @@ def _train_model(cfg, data_path, out_path, max_epochs, batch_size, lr, hidden, t
     with tempfile.TemporaryDirectory(prefix="redheart-train-") as workdir, recording_interrupts():
         report = train_model(corpus, BUNDLED, bundled_path(), out_path, options, workdir, command)
     click.echo(f"trained the Red Heart model for {report.epochs} epoch(s) in {report.seconds / 60:.1f} "
-               f"min on {sum(report.train_examples.values())} examples; dev figures (best epoch):")
+               f"min on {sum(report.train_examples.values())} examples; dev figures of {report.exported}:")
     for name, value in report.metrics.items():
         click.echo(f"  {name:<20} {value:.4f}")
     click.echo(f"model: {report.path} ({report.bytes / 1e6:.1f} MB)")

@@ -5,8 +5,10 @@ training examples (acceptability, utility, VAD), the small emotion set several t
 sample of each auxiliary task (deontology, justice, virtue), in a seeded random order. The
 losses: binary cross-entropy, a Bradley-Terry ranking loss on utility pairs (one score per
 text, so a text can be scored alone), mean squared error on standardised VAD, cross-entropy on
-the emotions. The epoch with the best dev score (the mean of the four shipped heads' figures)
-is exported (:mod:`.artifact`), with a calibration fitted on dev.
+the emotions. The dev score (the mean of the four shipped heads' figures) is checked a few times
+per epoch; what is exported (:mod:`.artifact`), with a calibration fitted on dev, is the best
+check or the uniform mean of the last few checks' weights, whichever scores better on dev
+(averaging nearby checks often smooths a fit that one check overdoes).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -43,7 +46,8 @@ class ModelTrainOptions:
     """What ``redheart train model`` exposes."""
 
     epochs: int = 2
-    evals_per_epoch: int = 2    # dev checks per epoch; the best one is exported
+    evals_per_epoch: int = 2    # dev checks per epoch; the best one is exported...
+    average_last: int = 3       # ...or the mean of this many last checks, if it scores better
     batch_size: int = 32
     lr: float = 4e-5            # the encoder's layers
     head_lr: float = 5e-4
@@ -307,6 +311,25 @@ class CorpusData(L.LightningDataModule):
         return DataLoader(examples, batch_sampler=sampler, collate_fn=self.collate)
 
 
+class RecentChecks(L.Callback):
+    """Keeps the weights of the last few dev checks of a fit, on the CPU, for :func:`averaged`."""
+
+    def __init__(self, keep: int):
+        self.states: deque[dict[str, torch.Tensor]] = deque(maxlen=max(keep, 1))
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        self.states.append({k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()})
+
+
+def averaged(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The uniform mean of each floating-point weight over ``states`` (other buffers: the last's)."""
+    last = states[-1]
+    return {name: torch.stack([s[name].double() for s in states]).mean(dim=0).to(value.dtype)
+            if value.is_floating_point() else value.clone() for name, value in last.items()}
+
+
 @dataclass
 class ModelTrainReport:
     path: Path
@@ -315,6 +338,7 @@ class ModelTrainReport:
     seconds: float
     train_examples: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+    exported: str = ""  # which weights: the best check, or the mean of the last checks
 
 
 def _vad_standardisation(train: list[Example]) -> tuple[np.ndarray, np.ndarray]:
@@ -364,7 +388,8 @@ def train_model(corpus: dict[str, TaskData], base: str, base_path: str, out: str
     workdir = Path(workdir)
     best = ModelCheckpoint(dirpath=workdir, filename="redheart-{epoch:02d}-{step:05d}", monitor="dev_score",
                            mode="max", save_top_k=1, save_weights_only=True)
-    trainer = make_trainer(progress=options.progress, callbacks=[best], max_epochs=options.epochs,
+    recent = RecentChecks(options.average_last)
+    trainer = make_trainer(progress=options.progress, callbacks=[best, recent], max_epochs=options.epochs,
                            accelerator=options.accelerator, devices=1, deterministic=True,
                            log_every_n_steps=20, num_sanity_val_steps=0,
                            val_check_interval=1.0 / options.evals_per_epoch,
@@ -374,8 +399,8 @@ def train_model(corpus: dict[str, TaskData], base: str, base_path: str, out: str
         state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     module.cpu()
-    make_trainer(progress=False, accelerator="cpu", devices=1).validate(module, datamodule=data,
-                                                                         verbose=False)
+    exported = _export_choice(module, data, list(recent.states) if options.average_last > 1 else [],
+                              _epoch_of(best.best_model_path))
     calibration = calibrate(module)
     encoder_state = module.encoder.state_dict()
     deltas = {name: encoder_state[name] - module.base_state[name] for name in module.tuned}
@@ -389,13 +414,43 @@ def train_model(corpus: dict[str, TaskData], base: str, base_path: str, out: str
         metrics={k: round(float(v), 4) for k, v in module.dev_metrics.items()},
         training={"command": command, "seconds": round(seconds, 1),
                   "epochs_run": int(trainer.current_epoch), "best_epoch": _epoch_of(best.best_model_path),
+                  **exported,
                   "train_examples": {t: len(d.train) for t, d in corpus.items()},
                   "dev_examples": {t: len(d.dev) for t, d in corpus.items()},
                   "options": {k: v for k, v in vars(options).items() if k != "progress"}})
     path = save_model(out, meta, deltas, heads)
     return ModelTrainReport(path=path, metrics=meta.metrics, epochs=int(trainer.current_epoch),
                             seconds=seconds, train_examples=meta.training["train_examples"],
-                            bytes=path.stat().st_size)
+                            bytes=path.stat().st_size, exported=exported["exported"])
+
+
+def _export_choice(module: RedHeartModule, data: CorpusData, recent: list[dict[str, torch.Tensor]],
+                   best_check: str | None) -> dict[str, Any]:
+    """Leave ``module`` holding what is exported: the best check (loaded) or the mean of the
+    ``recent`` checks, whichever has the higher dev score; its dev outputs are the last
+    validation's (the calibration reads them). What was chosen, and both scores, for the meta."""
+    from ..training.trainers import make_trainer
+
+    def validate() -> None:
+        make_trainer(progress=False, accelerator="cpu", devices=1).validate(module, datamodule=data,
+                                                                             verbose=False)
+
+    validate()
+    choice = {"exported": f"the best check ({best_check})" if best_check else "the last weights",
+              "best_check_score": round(float(module.dev_metrics["score"]), 4)}
+    if len(recent) < 2:
+        return choice
+    kept = ({k: v.clone() for k, v in module.state_dict().items()}, module._dev, module.dev_metrics)
+    module.load_state_dict(averaged(recent))
+    validate()
+    mean_score = float(module.dev_metrics["score"])
+    choice["mean_of_last_checks_score"] = round(mean_score, 4)
+    if mean_score > choice["best_check_score"]:
+        choice["exported"] = f"the mean of the last {len(recent)} checks"
+        return choice
+    module.load_state_dict(kept[0])
+    module._dev, module.dev_metrics = kept[1], kept[2]
+    return choice
 
 
 def _debiased(data: TaskData, seed: int) -> TaskData:

@@ -102,3 +102,23 @@ def test_train_model_cli_rejects_a_data_folder_without_the_files(tmp_path):
     result = CliRunner().invoke(cli, ["train", "model", "--data", str(tmp_path), "--no-progress"])
     assert result.exit_code == 2
     assert "training file not found" in result.output and str(tmp_path) in result.output
+
+
+def test_the_export_is_the_best_check_or_the_mean_of_the_last_checks_whichever_scores_better(tiny_model):
+    path, report = tiny_model
+    meta, _, _ = read_model(path)
+    training = meta.training
+    assert "best_check_score" in training and "mean_of_last_checks_score" in training
+    mean_won = training["mean_of_last_checks_score"] > training["best_check_score"]
+    assert training["exported"].startswith("the mean of the last" if mean_won else "the best check")
+    assert report.metrics["score"] == pytest.approx(max(training["best_check_score"],
+                                                        training["mean_of_last_checks_score"]), abs=1e-4)
+
+
+def test_averaged_weights_are_the_mean_of_each_float_weight():
+    from redheart_core.model.training import averaged
+
+    states = [{"w": torch.tensor([1.0, 2.0]), "steps": torch.tensor([3])},
+              {"w": torch.tensor([3.0, 6.0]), "steps": torch.tensor([5])}]
+    mean = averaged(states)
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0])) and torch.equal(mean["steps"], torch.tensor([5]))
