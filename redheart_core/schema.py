@@ -79,7 +79,7 @@ def _from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
 
 def _checked(kind: type, noun: str) -> Converter:
     def check(value: Any) -> Any:
-        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise _Mismatch(f"expected {noun}, got {value!r}")
         return value
     return check
@@ -186,22 +186,22 @@ def _dataclass_converter(cls: type) -> Converter:
     return convert
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_LEAVES = (str, float, int, bool, type(None))
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass' field names (None for any other type), worked out once per type."""
+    return tuple(f.name for f in dataclasses.fields(kind)) if dataclasses.is_dataclass(kind) else None
 
 
 def _plain(value: Any) -> Any:
     """``value`` as JSON-ready containers: what :func:`dataclasses.asdict` gives, without its
     deep copy of every leaf (the leaves here are immutable numbers and strings)."""
     kind = type(value)
-    if kind is dict:
-        return {k: _plain(v) for k, v in value.items()}
-    if kind is list:
-        return [_plain(v) for v in value]
-    if kind in (str, float, int, bool) or value is None:
+    if kind in _LEAVES:
         return value
-    names = _FIELD_NAMES.get(kind)
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _FIELD_NAMES.setdefault(kind, tuple(f.name for f in dataclasses.fields(value)))
+    names = _field_names(kind)
     if names is not None:
         return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, dict):

@@ -194,7 +194,7 @@ def _decompose(combos: list[Combo], orders: np.ndarray, specific: np.ndarray, we
     zero_based = _zero_based(tuple(combos))
 
     def bits(v: float) -> float:  # rounding can leave -1e-17 where the exact value is 0
-        return v if v > 0.0 else 0.0
+        return max(v, 0.0)
 
     info_leak = h_cond / h_target if h_target > 0 else 0.0
     return SurdResult(

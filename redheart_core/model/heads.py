@@ -184,10 +184,6 @@ class FoldedHeads:
         return cls(eps, np.hstack(firsts), np.concatenate(first_biases), second,
                    np.concatenate(second_biases), outputs)
 
-    def __call__(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
-        out = self.outputs_of(vectors)
-        return {name: out[:, cols] for name, cols in self.outputs.items()}
-
     def outputs_of(self, vectors: np.ndarray) -> np.ndarray:
         """Every head's outputs side by side, ``(n, total)``."""
         x = np.asarray(vectors, dtype=np.float64)
