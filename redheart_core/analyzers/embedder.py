@@ -236,6 +236,11 @@ class Embedder:
         """How many positions the model sees for ``text`` (special tokens included)."""
         return sum(len(w.ids) for w in self._reader._windows([text]))
 
+    @property
+    def cache_size(self) -> int:
+        """How many texts' encodings the cache keeps."""
+        return self._cache_size
+
     def clear_cache(self) -> None:
         """Forget every cached vector (benchmarks measure cold encodes with it)."""
         with self._lock:

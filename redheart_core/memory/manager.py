@@ -122,12 +122,13 @@ class UnifiedMemoryManager:
         """
         return self._hold(name)
 
-    def _is_free(self, phase: str) -> bool:
+    def is_free(self, phase: str) -> bool:
+        """Whether entering ``phase`` moves nothing, so its work overlaps any other."""
         return not self.strategy.gates(phase, self.footprints())
 
     @asynccontextmanager
     async def _hold(self, name: str) -> AsyncIterator[None]:
-        if not self._is_free(name):
+        if not self.is_free(name):
             async with self.gate.hold(name):
                 yield
             return
@@ -143,7 +144,7 @@ class UnifiedMemoryManager:
     async def _drain_stale_free_holders(self) -> None:
         """Wait for holders that entered a phase while it was free but whose phase has since
         gained modules (a lazily loaded local model): its modules must not move under them."""
-        while any(n and not self._is_free(p) for p, n in self._free_holders.items()):
+        while any(n and not self.is_free(p) for p, n in self._free_holders.items()):
             self._free_changed = asyncio.Event()
             await self._free_changed.wait()
         self._free_changed = None

@@ -32,6 +32,7 @@ from ..schema import AnalysisResult, LLMPart, MemoryPart, Provenance, StageError
 from .caveats import lower_confidences
 from .context import RequestContext
 from .events import Event, Result, StageFinished, StageStarted
+from .read_ahead import ReadAhead
 from .queue import AdmissionQueue, QueueFull, batch_window
 from .stages import (AnalyzerStage, LLMFinalStage, LLMInitialStage, PrepareStage, Router,
                      StageHandler)
@@ -49,6 +50,8 @@ log = logging.getLogger("redheart.pipeline")
 #: first retry waits this long; each further one twice as long, up to RETRY_BACKOFF_MAX_S
 RETRY_BACKOFF_S = 0.1
 RETRY_BACKOFF_MAX_S = 2.0
+#: a batch call's texts are encoded ahead in chunks of this many micro-batches
+READ_AHEAD_BATCHES = 4
 
 
 def retry_delay(attempt: int) -> float:
@@ -78,6 +81,8 @@ class Pipeline:
         self.memory: UnifiedMemoryManager | None = None
         self.llm: LLMBackend | None = None
         self.workers: DeviceWorkers | None = None
+        self._embedder: Embedder | None = None
+        self._prepare: PrepareStage | None = None
         self._active: dict[int, RequestContext] = {}
         self._tasks: set[asyncio.Task] = set()
         self._entered = False
@@ -115,13 +120,15 @@ class Pipeline:
         for analyzer in analyzers:
             by_stage[rt.stage_of(analyzer)].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
-        self.router = Router([
-            PrepareStage(translator=translator, when=when,
+        self._embedder = embedder
+        self._prepare = PrepareStage(translator=translator, when=when,
                          llm_english_only=bool(self.llm.english_only),
                          embedder_english_only=embedder is not None and embedder.english_only,
                          embedder_model=embedder.model_id if embedder is not None else "the embedder",
                          memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE),
-                         **batching),
+                         **batching)
+        self.router = Router([
+            self._prepare,
             LLMInitialStage(self.llm),
             *(AnalyzerStage(stage, by_stage[stage], embedder=embedder, memory=self.memory,
                             could_join=lambda stage=stage: self._could_join(stage), **batching)
@@ -195,16 +202,51 @@ class Pipeline:
         turned it away (``pipeline.overflow: reject``). At most :attr:`window` of them are in
         the pipeline at once, so a large batch takes turns with other callers' requests instead
         of queueing ahead of all of them."""
+        self._check_entered()
         turns = asyncio.Semaphore(self.window)
+        ahead = self._read_ahead(texts)
 
-        async def one(text: str) -> AnalysisResult | QueueFull:
+        async def one(index: int, text: str) -> AnalysisResult | QueueFull:
             async with turns:
+                if ahead is not None:
+                    await ahead.ready(index)
                 try:
                     return await self.analyze(text, priority=priority, namespace=namespace)
                 except QueueFull as exc:
                     return exc
 
-        return list(await asyncio.gather(*(one(t) for t in texts)))
+        try:
+            return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(texts))))
+        finally:
+            if ahead is not None:
+                await ahead.aclose()
+
+    @property
+    def read_ahead_chunk(self) -> int:
+        """Texts a batch call encodes ahead at a time: ``READ_AHEAD_BATCHES`` micro-batches, at
+        most a quarter of the embedder's cache (two chunks and the requests' own scenario texts
+        must fit); 0 when nothing is read ahead (no analyzers, or entering their memory phase
+        would move modules: a swap is scheduled by the requests themselves)."""
+        self._check_entered()
+        embedder = self._embedder
+        if embedder is None or not self.memory.is_free(Stage.RED_HEART.phase):
+            return 0
+        return max(1, min(READ_AHEAD_BATCHES * self.batch_size, embedder.cache_size // 4))
+
+    def _read_ahead(self, texts: Sequence[str]) -> ReadAhead | None:
+        """A :class:`ReadAhead` for a batch call's texts, if any are worth reading ahead."""
+        size = self.read_ahead_chunk
+        embedder, memory = self._embedder, self.memory
+        phase = Stage.RED_HEART.phase
+        if not size or embedder is None or len(texts) < 2:
+            return None
+
+        async def encode(chunk: list[str]) -> None:
+            async with memory.phase(phase):
+                await self.workers.run_beside(memory.run_recovering, embedder.encodings, chunk,
+                                              embedder)
+
+        return ReadAhead(texts, chunk=size, readable=self._prepare.reads_as_is, encode=encode)
 
     async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
                            namespace: str = "") -> list[AnalysisResult]:

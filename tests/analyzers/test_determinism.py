@@ -36,7 +36,9 @@ def numbers(value: Any, path: str = "") -> dict[str, Any]:
     return {path: value}
 
 
-async def analyses(batch_size: int) -> list[dict[str, Any]]:
+async def analyses(batch_size: int, *, one_by_one: bool) -> list[dict[str, Any]]:
+    """Each text's result: analyzed one after another (each alone in every micro-batch and
+    encoder pass), or in one batch call (micro-batches of ``batch_size``, encoded ahead)."""
     from redheart_core.analyzers.embedder import get_embedder
 
     config = load_config(overrides=[f"pipeline.batch_size={batch_size}", "experience.path=null",
@@ -44,13 +46,16 @@ async def analyses(batch_size: int) -> list[dict[str, Any]]:
                                     "memory.device=cpu"])
     get_embedder(str(config.embedding.model)).clear_cache()
     async with Pipeline.from_config(config) as pipe:
-        results = await pipe.analyze_many(TEXTS)
+        if one_by_one:
+            results = [await pipe.analyze(text) for text in TEXTS]
+        else:
+            results = await pipe.analyze_many(TEXTS)
     assert all(r.ok for r in results), [r.errors for r in results]
     return [numbers(r.to_dict()) for r in results]
 
 
 async def test_a_text_gets_the_same_result_alone_and_in_a_batch():
-    alone, together = await analyses(1), await analyses(16)
+    alone, together = await analyses(1, one_by_one=True), await analyses(16, one_by_one=False)
     for single, batched in zip(alone, together):
         assert single.keys() == batched.keys()
         for key, value in single.items():
@@ -61,4 +66,4 @@ async def test_a_text_gets_the_same_result_alone_and_in_a_batch():
 
 
 async def test_identical_input_and_history_give_identical_results():
-    assert await analyses(4) == await analyses(4)
+    assert await analyses(4, one_by_one=False) == await analyses(4, one_by_one=False)

@@ -77,6 +77,12 @@ class PrepareStage(StageHandler):
         return self.when == "always" or (
             self.when == "auto" and (self.llm_english_only or self.embedder_english_only))
 
+    def reads_as_is(self, text: str) -> bool:
+        """Whether ``text`` goes on as submitted: it is valid and will not be translated (the
+        encoder then reads exactly it, so it can be encoded ahead)."""
+        return isinstance(text, str) and bool(text.strip()) \
+            and not self._wants_translation(detect_language(text))
+
     async def run(self, ctx: "RequestContext", text: str) -> None:
         result = ctx.result
         if not isinstance(text, str) or not text.strip():
