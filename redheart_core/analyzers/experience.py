@@ -237,10 +237,10 @@ class ExperienceStore:
             if not index.size or top_k < 1:
                 return []
             sims = np.clip((index.matrix @ query).astype(np.float64), -1.0, 1.0)
-            order = np.argsort(-sims, kind="stable")[:top_k]
+            close = np.flatnonzero(sims >= threshold)  # usually few: only they are ranked
+            order = close[np.argsort(-sims[close], kind="stable")[:top_k]]
             return [Match(float(sims[i]), float(index.scores[i]),
-                          index.texts[i] if self.keep_text else None)
-                    for i in order if sims[i] >= threshold]
+                          index.texts[i] if self.keep_text else None) for i in order]
 
     def _refresh(self, namespace: str, model_id: str, dim: int) -> _Index:
         index = self._indexes.get((namespace, model_id))

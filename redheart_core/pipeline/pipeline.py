@@ -246,7 +246,8 @@ class Pipeline:
                 await self.workers.run_beside(memory.run_recovering, embedder.encodings, chunk,
                                               embedder)
 
-        return ReadAhead(texts, chunk=size, readable=self._prepare.reads_as_is, encode=encode)
+        return ReadAhead(texts, chunk=size, first=min(size, self.batch_size),
+                         readable=self._prepare.reads_as_is, encode=encode)
 
     async def analyze_many(self, texts: Sequence[str], *, priority: int = 0,
                            namespace: str = "") -> list[AnalysisResult]:

@@ -23,49 +23,71 @@ log = logging.getLogger("redheart.pipeline")
 
 
 class ReadAhead:
-    """Encodes ``texts`` in chunks of ``chunk``, each started when a request of the chunk
-    before it gets its turn. ``readable(text)`` says whether a text reaches the encoder as
-    given (not translated, not rejected), ``encode(texts)`` encodes them into the cache."""
+    """Encodes ``texts`` in chunks of ``chunk`` (the first of ``first``, so the analyzers start
+    soon), one chunk after another, at most ``ahead`` chunks beyond the furthest chunk a request
+    has reached. ``readable(text)`` says whether a
+    text reaches the encoder as given (not translated, not rejected), ``encode(texts)`` encodes
+    them into the cache."""
 
-    def __init__(self, texts: Sequence[str], *, chunk: int,
-                 readable: Callable[[str], bool], encode: Callable[[list[str]], Awaitable[object]]):
-        if chunk < 1:
-            raise ValueError(f"chunk must be at least 1, got {chunk}")
+    def __init__(self, texts: Sequence[str], *, chunk: int, first: int | None = None,
+                 ahead: int = 2, readable: Callable[[str], bool],
+                 encode: Callable[[list[str]], Awaitable[object]]):
+        first = chunk if first is None else first
+        if min(chunk, first, ahead) < 1:
+            raise ValueError(f"chunk, first and ahead must be at least 1, got {chunk}, {first} "
+                             f"and {ahead}")
         self.chunk = chunk
-        self._chunks = [[t for t in texts[i:i + chunk] if readable(t)]
-                        for i in range(0, len(texts), chunk)]
+        self.first = min(first, chunk)
+        self.ahead = ahead
+        starts = [0, *range(self.first, len(texts), chunk)]
+        self._chunks = [[t for t in texts[a:b] if readable(t)]
+                        for a, b in zip(starts, [*starts[1:], len(texts)]) if a < len(texts)]
         self._encode = encode
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._done: list[asyncio.Future[None]] | None = None
+        self._next = 0  # the next chunk to encode
+        self._reached = -1  # the furthest chunk a request has reached
+        self._reading: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def ready(self, index: int) -> None:
-        """Return once the chunk holding text ``index`` is encoded (or failed to be), with the
-        next chunk started."""
-        number = index // self.chunk
-        task = self._start(number)
-        self._start(number + 1)
-        if task is not None:
-            await asyncio.shield(task)  # one request giving up does not cancel the chunk
+        """Return once the chunk holding text ``index`` is encoded (or failed to be)."""
+        if self._done is None:
+            loop = asyncio.get_running_loop()
+            self._done = [loop.create_future() for _ in self._chunks]
+        number = 0 if index < self.first else 1 + (index - self.first) // self.chunk
+        self._reached = max(self._reached, number)
+        self._read_next()
+        await asyncio.shield(self._done[number])  # one request giving up stops no chunk
 
-    def _start(self, number: int) -> "asyncio.Task[None] | None":
-        if number >= len(self._chunks) or not self._chunks[number]:
-            return None
-        task = self._tasks.get(number)
-        if task is None:
-            task = self._tasks[number] = asyncio.ensure_future(self._read(number))
-        return task
+    def _read_next(self) -> None:
+        if self._closed or self._reading is not None or self._next >= len(self._chunks) \
+                or self._next > self._reached + self.ahead:
+            return
+        number, self._next = self._next, self._next + 1
+        self._reading = asyncio.ensure_future(self._read(number))
 
     async def _read(self, number: int) -> None:
         texts = self._chunks[number]
         try:
-            await self._encode(texts)
+            if texts:
+                await self._encode(texts)
         except Exception as exc:
             log.debug("reading %d texts ahead failed (%s: %s); their requests encode them",
                       len(texts), type(exc).__name__, exc,
                       extra={"event": "read_ahead_failed"})
+        finally:
+            self._done[number].set_result(None)
+            self._reading = None
+        self._read_next()
 
     async def aclose(self) -> None:
-        """Cancel chunks not yet encoded (the batch call ended early)."""
-        pending = [t for t in self._tasks.values() if not t.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Stop reading ahead (the batch call ended): the chunk being encoded is cancelled, and
+        a request still waiting goes on to encode its text itself."""
+        self._closed = True
+        reading = self._reading
+        if reading is not None and not reading.done():
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+        for done in self._done or ():
+            if not done.done():
+                done.set_result(None)
