@@ -216,20 +216,20 @@ def _zero_based(combos: tuple[Combo, ...]) -> dict[Combo, Combo]:
 def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:
     """Histograms of a batch of samples ``(batch, n, variables)``: ``(batch, bins, ..., bins)``
     counts with equal-width bins over each variable's observed range, exactly as
-    :func:`numpy.histogramdd` bins one of them."""
+    :func:`numpy.histogramdd` bins one of them (every variable of the batch at once)."""
     batch, n, variables = samples.shape
-    flat = np.zeros((batch, n), dtype=np.int64)
-    for values in np.moveaxis(samples, 2, 0):  # (batch, n) per variable
-        low, high = values.min(axis=1, keepdims=True), values.max(axis=1, keepdims=True)
-        same = low == high
-        low, high = np.where(same, low - 0.5, low), np.where(same, high + 0.5, high)
-        edges = np.linspace(low[:, 0], high[:, 0], bins + 1, axis=1)  # histogramdd's edges
-        index = np.clip(((values - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
-        # rounding may put a value one bin off its edges: settle it against the edges themselves
-        index += values >= np.take_along_axis(edges, index + 1, axis=1)
-        index -= values < np.take_along_axis(edges, index, axis=1)
-        index = np.clip(index, 0, bins - 1)  # the maximum belongs to the last bin
-        flat = flat * bins + index
+    values = np.moveaxis(samples, 1, 2).reshape(batch * variables, n)  # one row per variable
+    low, high = values.min(axis=1, keepdims=True), values.max(axis=1, keepdims=True)
+    same = low == high
+    low, high = np.where(same, low - 0.5, low), np.where(same, high + 0.5, high)
+    edges = np.linspace(low[:, 0], high[:, 0], bins + 1, axis=1)  # histogramdd's edges
+    index = np.clip(((values - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
+    # rounding may put a value one bin off its edges: settle it against the edges themselves
+    index += values >= np.take_along_axis(edges, index + 1, axis=1)
+    index -= values < np.take_along_axis(edges, index, axis=1)
+    index = np.clip(index, 0, bins - 1)  # the maximum belongs to the last bin
+    places = bins ** np.arange(variables - 1, -1, -1, dtype=np.int64)  # the first varies slowest
+    flat = (index.reshape(batch, variables, n) * places[None, :, None]).sum(axis=1)
     counts = np.bincount((flat + np.arange(batch)[:, None] * bins ** variables).ravel(),
                          minlength=batch * bins ** variables)
     return counts.reshape((batch,) + (bins,) * variables).astype(np.float64)
