@@ -201,7 +201,8 @@ class Pipeline:
         """Each text's outcome, in input order: its result, or the :class:`QueueFull` that
         turned it away (``pipeline.overflow: reject``). At most :attr:`window` of them are in
         the pipeline at once, so a large batch takes turns with other callers' requests instead
-        of queueing ahead of all of them."""
+        of queueing ahead of all of them. Their texts are encoded ahead of them in full,
+        length-sorted chunks (:class:`~.read_ahead.ReadAhead`), which changes no result."""
         self._check_entered()
         turns = asyncio.Semaphore(self.window)
         ahead = self._read_ahead(texts)
