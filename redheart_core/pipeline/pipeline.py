@@ -225,14 +225,15 @@ class Pipeline:
     @property
     def read_ahead_chunk(self) -> int:
         """Texts a batch call encodes ahead at a time: ``READ_AHEAD_BATCHES`` micro-batches, at
-        most a quarter of the embedder's cache (two chunks and the requests' own scenario texts
-        must fit); 0 when nothing is read ahead (no analyzers, or entering their memory phase
-        would move modules: a swap is scheduled by the requests themselves)."""
+        most a quarter of the embedder's cache (the three chunks read ahead and the requests' own
+        scenario texts must fit); 0 when nothing is read ahead (no analyzers, a cache of fewer
+        than four texts, or entering the analyzers' memory phase would move modules: a swap is
+        scheduled by the requests themselves)."""
         self._check_entered()
         embedder = self._embedder
         if embedder is None or not self.memory.is_free(Stage.RED_HEART.phase):
             return 0
-        return max(1, min(READ_AHEAD_BATCHES * self.batch_size, embedder.cache_size // 4))
+        return min(READ_AHEAD_BATCHES * self.batch_size, embedder.cache_size // 4)
 
     def _read_ahead(self, texts: Sequence[str]) -> ReadAhead | None:
         """A :class:`ReadAhead` for a batch call's texts, if any are worth reading ahead."""
