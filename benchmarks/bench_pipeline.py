@@ -7,7 +7,8 @@
    backend's ``analyze_initial`` and ``stream_summary`` directly. Target: at most 1 ms/request.
 3. Micro-batching: the red_heart stage (shared embedder + a trivial analyzer reading its
    vectors) with ``batch_size=16`` (``concurrency=32``, so the next batch gathers while one
-   runs), against calling the shared embedder directly on texts of the same shape in batches
+   runs), the requests sent as separate ``analyze`` calls (a batch call would encode its texts
+   ahead instead: ``bench_analyzers``), against calling the shared embedder directly on texts of the same shape in batches
    of 16. Target: at least 0.8x the direct throughput.
 4. Overlap: 32 requests with the default analyzers and a 200 ms API LLM, under each of the
    ``cpu``, ``resident`` and ``phase_swap`` strategies, against the ideal bound measured in the
@@ -152,7 +153,7 @@ async def batching_throughput(n: int = 256, batch: int = 16) -> tuple[float, flo
                 embedder.encode(direct_texts[i:i + batch])
             direct = max(direct, n / (time.perf_counter() - start))
             start = time.perf_counter()
-            results = await pipe.analyze_many(piped_texts)
+            results = await asyncio.gather(*(pipe.analyze(t) for t in piped_texts))
             piped = max(piped, n / (time.perf_counter() - start))
             assert all(r.ok for r in results), [r.errors for r in results if not r.ok][:1]
         batches = pipe.router.handler("red_heart").batcher.batches_run
