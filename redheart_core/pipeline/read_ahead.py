@@ -3,9 +3,9 @@
 A request's analyzers embed it in their own micro-batch, which holds at most the requests in
 flight (``pipeline.concurrency``), so the encoder would see small batches of mixed lengths.
 A batch call (:meth:`.Pipeline.analyze_each`) knows its texts in advance: :class:`ReadAhead`
-encodes them in chunks of several micro-batches, which the encoder sorts by length, one chunk
-ahead of the requests that will read them from the shared embedder's cache. On the CPU the
-chunks are encoded beside the device worker, while the analyzers of earlier requests run.
+encodes them in chunks of several micro-batches, which the encoder sorts by length, ahead of
+the requests that will read them from the shared embedder's cache. On the CPU the chunks are
+encoded beside the device worker, while the analyzers of earlier requests run.
 
 The vectors are the ones a request's own stage would compute (the encoder is batch
 invariant), so reading ahead changes how fast, never what. It is only ever a head start: a
@@ -25,9 +25,9 @@ log = logging.getLogger("redheart.pipeline")
 class ReadAhead:
     """Encodes ``texts`` in chunks of ``chunk`` (the first of ``first``, so the analyzers start
     soon), one chunk after another, at most ``ahead`` chunks beyond the furthest chunk a request
-    has reached. ``readable(text)`` says whether a
-    text reaches the encoder as given (not translated, not rejected), ``encode(texts)`` encodes
-    them into the cache."""
+    has reached (the cache must keep them). ``readable(text)`` says whether a text reaches the
+    encoder as given (not translated, not rejected); ``encode(texts)`` encodes them into the
+    cache."""
 
     def __init__(self, texts: Sequence[str], *, chunk: int, first: int | None = None,
                  ahead: int = 2, readable: Callable[[str], bool],
