@@ -8,8 +8,8 @@
 3. Micro-batching: the red_heart stage (shared embedder + a trivial analyzer reading its
    vectors) with ``batch_size=16`` (``concurrency=32``, so the next batch gathers while one
    runs), the requests sent as separate ``analyze`` calls (a batch call would encode its texts
-   ahead instead: ``bench_analyzers``), against calling the shared embedder directly on texts of the same shape in batches
-   of 16. Target: at least 0.8x the direct throughput.
+   ahead instead: ``bench_analyzers``), against calling the shared embedder directly on texts
+   of the same shape in batches of 16. Target: at least 0.8x the direct throughput.
 4. Overlap: 32 requests with the default analyzers and a 200 ms API LLM, under each of the
    ``cpu``, ``resident`` and ``phase_swap`` strategies, against the ideal bound measured in the
    same run: max(the LLM alone, the analyzers alone with an instant LLM). The LLM serves 8

@@ -121,12 +121,11 @@ class Pipeline:
             by_stage[rt.stage_of(analyzer)].append(analyzer)
         batching = dict(workers=self.workers, batch_size=self.batch_size, wait_s=self.batch_wait_s)
         self._embedder = embedder
-        self._prepare = PrepareStage(translator=translator, when=when,
-                         llm_english_only=bool(self.llm.english_only),
-                         embedder_english_only=embedder is not None and embedder.english_only,
-                         embedder_model=embedder.model_id if embedder is not None else "the embedder",
-                         memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE),
-                         **batching)
+        self._prepare = PrepareStage(
+            translator=translator, when=when, llm_english_only=bool(self.llm.english_only),
+            embedder_english_only=embedder is not None and embedder.english_only,
+            embedder_model=embedder.model_id if embedder is not None else "the embedder",
+            memory=self.memory, could_join=lambda: self._could_join(Stage.PREPARE), **batching)
         self.router = Router([
             self._prepare,
             LLMInitialStage(self.llm),

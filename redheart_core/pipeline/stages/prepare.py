@@ -33,6 +33,11 @@ def detect_language(text: str) -> str:
     return "ko" if letters and len(_HANGUL.findall(text)) / letters >= HANGUL_RATIO_KO else "en"
 
 
+def has_text(text: object) -> bool:
+    """Whether ``text`` is something to analyze: a string that is not blank."""
+    return isinstance(text, str) and bool(text.strip())
+
+
 class PrepareStage(StageHandler):
     """Validate, detect the language, translate when a consumer needs English.
 
@@ -80,12 +85,11 @@ class PrepareStage(StageHandler):
     def reads_as_is(self, text: str) -> bool:
         """Whether ``text`` goes on as submitted: it is valid and will not be translated (the
         encoder then reads exactly it, so it can be encoded ahead)."""
-        return isinstance(text, str) and bool(text.strip()) \
-            and not self._wants_translation(detect_language(text))
+        return has_text(text) and not self._wants_translation(detect_language(text))
 
     async def run(self, ctx: "RequestContext", text: str) -> None:
         result = ctx.result
-        if not isinstance(text, str) or not text.strip():
+        if not has_text(text):
             ctx.stop = True
             raise StageFailure("the text to analyze is empty; give a situation to analyze",
                                "InvalidInput")
