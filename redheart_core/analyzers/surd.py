@@ -70,14 +70,18 @@ class SurdResult:
         if len(sources) != self.n_sources:
             raise ValueError(f"{self.n_sources} source names needed, got {len(sources)}")
 
-        def name(combo: Combo) -> str:
-            return "+".join(sources[i] for i in combo)
-
+        names = tuple(sources)
         return {
             "unique": {sources[c[0]]: v for c, v in self.unique.items()},
-            "redundant": {name(c): v for c, v in self.redundant.items()},
-            "synergistic": {name(c): v for c, v in self.synergistic.items()},
+            "redundant": dict(zip(_names(tuple(self.redundant), names), self.redundant.values())),
+            "synergistic": dict(zip(_names(tuple(self.synergistic), names), self.synergistic.values())),
         }
+
+
+@functools.cache
+def _names(combos: tuple[Combo, ...], sources: tuple[str, ...]) -> tuple[str, ...]:
+    """Each combination's name (``"a+b"``): every result of a decomposition names the same ones."""
+    return tuple("+".join(sources[i] for i in combo) for combo in combos)
 
 
 def _log2(x: np.ndarray) -> np.ndarray:
@@ -131,20 +135,18 @@ def surd_batch(p: np.ndarray) -> list[SurdResult]:
     h_cond = _entropies(p) - _entropies(p.sum(axis=1))
 
     p_s = p.sum(axis=axes, keepdims=True)  # p(t), broadcastable
-    log_p_s = _log2(p_s)
+    log_p_s = np.log2(p_s)  # the floor keeps every cell, so every marginal, above zero
     combos: list[Combo] = [c for k in range(1, n_sources + 1) for c in combinations(axes, k)]
     marginals = _marginals(p, axes)
     specific = np.empty((batch, len(combos), p.shape[1]))  # I(T=t; A_c) per histogram, combo, t
     for row, combo in enumerate(combos):
         p_as = marginals[combo]
         p_a = p_as.sum(axis=1, keepdims=True)
-        specific[:, row] = ((p_as / p_s) * (_log2(p_as / p_a) - log_p_s)).sum(axis=combo).reshape(batch, -1)
+        specific[:, row] = ((p_as / p_s) * (np.log2(p_as / p_a) - log_p_s)).sum(axis=combo).reshape(batch, -1)
 
     weights = p_s.reshape(batch, -1)
     mutual = np.einsum("bct,bt->bc", specific, weights)
-    orders = np.array([len(c) for c in combos])
-    return [_decompose(combos, orders, specific[b], weights[b], mutual[b], h_target[b], h_cond[b])
-            for b in range(batch)]
+    return _decompose(combos, specific, weights, mutual, h_target, h_cond)
 
 
 def _marginals(p: np.ndarray, axes: Combo) -> dict[Combo, np.ndarray]:
@@ -160,50 +162,63 @@ def _marginals(p: np.ndarray, axes: Combo) -> dict[Combo, np.ndarray]:
     return out
 
 
-def _decompose(combos: list[Combo], orders: np.ndarray, specific: np.ndarray, weights: np.ndarray,
-               mutual: np.ndarray, h_target: float, h_cond: float) -> SurdResult:
-    """Hand out one histogram's specific information as unique, redundant and synergistic.
+def _decompose(combos: list[Combo], specific: np.ndarray, weights: np.ndarray,
+               mutual: np.ndarray, h_target: np.ndarray, h_cond: np.ndarray) -> list[SurdResult]:
+    """Hand out each histogram's specific information ``specific[b, c, t]`` as unique,
+    redundant and synergistic, every histogram and target state at once.
 
-    Plain Python floats (the same IEEE doubles numpy uses, summed in the same order): a few
-    dozen values per target bin, where numpy's per-call overhead would dominate."""
+    Per state ``t`` of histogram ``b`` the combinations' values, sorted, hand out their
+    increments (times ``p(t)``) in turn: to the synergy of a combination, or, for a single
+    source, to the redundancy of the sources not yet passed. States are added up in order, in
+    the same floating-point operations as a scalar loop over them would take."""
+    batch, n_combos, states = specific.shape
     axes = tuple(c[0] for c in combos if len(c) == 1)
-    redundant = {c: 0.0 for c in combos}  # single-source keys end up as unique information
-    synergistic = {c: 0.0 for c in combos if len(c) > 1}
-    order_of = orders.tolist()
-    by_order = [[row for row, o in enumerate(order_of) if o == order] for order in range(len(axes) + 1)]
-    for info, weight in zip(specific.T.tolist(), weights.tolist()):
-        # a combination of order n+1 that does not beat the best of order n adds nothing
-        for order in range(1, len(axes)):
-            best = max(info[row] for row in by_order[order])
-            for row in by_order[order + 1]:
-                if info[row] < best:
-                    info[row] = 0.0
-        ranked = sorted(range(len(info)), key=info.__getitem__)  # stable, as argsort(kind="stable")
-        previous = 0.0
-        remaining = list(axes)
-        for row in ranked:
-            step = (info[row] - previous) * weight
-            previous = info[row]
-            combo = combos[row]
-            if len(combo) == 1:
-                redundant[tuple(remaining)] += step
-                remaining.remove(combo[0])
-            else:
-                synergistic[combo] += step
+    orders = np.array([len(c) for c in combos])
+    info = np.moveaxis(specific, 2, 1).reshape(batch * states, n_combos).copy()
+    # a combination of order n+1 that does not beat the best of order n adds nothing
+    for order in range(1, len(axes)):
+        best = info[:, orders == order].max(axis=1, keepdims=True)
+        higher = orders == order + 1
+        info[:, higher] = np.where(info[:, higher] < best, 0.0, info[:, higher])
+    ranked = np.argsort(info, axis=1, kind="stable")
+    values = np.take_along_axis(info, ranked, axis=1)
+    steps = np.diff(values, axis=1, prepend=0.0) * weights.reshape(-1, 1)
+    # which sources a single-source step leaves: those not passed before it, as a bit mask
+    bits = np.array([1 << axes.index(c[0]) if len(c) == 1 else 0 for c in combos])[ranked]
+    remaining = (1 << len(axes)) - 1 - (np.cumsum(bits, axis=1) - bits)
+    single = bits > 0
+    rows = np.arange(batch * states)[:, None]
+    redundant = np.zeros((batch * states, 1 << len(axes)))
+    redundant[np.broadcast_to(rows, ranked.shape)[single], remaining[single]] = steps[single]
+    synergistic = np.zeros((batch * states, n_combos))
+    synergistic[np.broadcast_to(rows, ranked.shape)[~single], ranked[~single]] = steps[~single]
+    redundant = redundant.reshape(batch, states, -1)
+    synergistic = synergistic.reshape(batch, states, -1)
+    redundant_sum = np.zeros((batch, redundant.shape[2]))
+    synergistic_sum = np.zeros((batch, n_combos))
+    for t in range(states):
+        redundant_sum += redundant[:, t]
+        synergistic_sum += synergistic[:, t]
 
     zero_based = _zero_based(tuple(combos))
-
-    def bits(v: float) -> float:  # rounding can leave -1e-17 where the exact value is 0
-        return max(v, 0.0)
-
-    info_leak = h_cond / h_target if h_target > 0 else 0.0
-    return SurdResult(
-        unique={zero_based[c]: bits(v) for c, v in redundant.items() if len(c) == 1},
-        redundant={zero_based[c]: bits(v) for c, v in redundant.items() if len(c) > 1},
-        synergistic={zero_based[c]: bits(v) for c, v in synergistic.items()},
-        mutual_information={zero_based[c]: bits(v) for c, v in zip(combos, mutual.tolist())},
-        info_leak=float(min(max(info_leak, 0.0), 1.0)),
-    )
+    masks = [sum(1 << axes.index(a) for a in c) for c in combos]
+    singles = [(zero_based[c], m) for c, m in zip(combos, masks) if len(c) == 1]
+    groups = [(zero_based[c], m, row) for row, (c, m) in enumerate(zip(combos, masks)) if len(c) > 1]
+    everything = [zero_based[c] for c in combos]
+    leaks = np.clip(np.divide(h_cond, h_target, out=np.zeros_like(h_cond), where=h_target > 0), 0.0, 1.0)
+    out = []
+    # rounding can leave -1e-17 where the exact value is 0: every value is clipped at 0
+    for red, syn, mi, leak in zip(np.maximum(redundant_sum, 0.0).tolist(),
+                                  np.maximum(synergistic_sum, 0.0).tolist(),
+                                  np.maximum(mutual, 0.0).tolist(), leaks.tolist()):
+        out.append(SurdResult(
+            unique={c: red[m] for c, m in singles},
+            redundant={c: red[m] for c, m, _ in groups},
+            synergistic={c: syn[row] for c, _, row in groups},
+            mutual_information=dict(zip(everything, mi)),
+            info_leak=leak,
+        ))
+    return out
 
 
 @functools.cache
@@ -223,11 +238,11 @@ def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:
     same = low == high
     low, high = np.where(same, low - 0.5, low), np.where(same, high + 0.5, high)
     edges = np.linspace(low[:, 0], high[:, 0], bins + 1, axis=1)  # histogramdd's edges
-    index = np.clip(((values - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
-    # rounding may put a value one bin off its edges: settle it against the edges themselves
-    index += values >= np.take_along_axis(edges, index + 1, axis=1)
-    index -= values < np.take_along_axis(edges, index, axis=1)
-    index = np.clip(index, 0, bins - 1)  # the maximum belongs to the last bin
+    # a value's bin is how many inner edges it reaches: histogramdd's searchsorted, with the
+    # maximum (on the last edge) in the last bin
+    index = np.zeros(values.shape, dtype=np.int64)
+    for inner in range(1, bins):
+        index += values >= edges[:, inner:inner + 1]
     places = bins ** np.arange(variables - 1, -1, -1, dtype=np.int64)  # the first varies slowest
     flat = (index.reshape(batch, variables, n) * places[None, :, None]).sum(axis=1)
     counts = np.bincount((flat + np.arange(batch)[:, None] * bins ** variables).ravel(),
