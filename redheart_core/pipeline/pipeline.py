@@ -174,20 +174,40 @@ class Pipeline:
         """Run one analysis and yield its events; the last is always one :class:`Result`.
         ``namespace`` is the caller's experience namespace: its past decisions are the only
         ones this request recalls, and its decision is stored there."""
-        self._check_entered()
-        request = TaskMessage(request_id=request_id or uuid.uuid4().hex, text=text,
-                              priority=priority, submitted_at=time.time(), namespace=namespace)
+        request = self._request(text, priority, request_id, namespace)
         return EventStream(lambda emit: self._drive(request, text, emit))
 
     async def analyze(self, text: str, *, priority: int = 0, request_id: str | None = None,
                       namespace: str = "") -> AnalysisResult:
         """One analysis; a stage failure is recorded in ``result.errors``, never raised. A full
-        queue under ``pipeline.overflow: reject`` raises :class:`QueueFull`."""
-        async for event in self.stream(text, priority=priority, request_id=request_id,
-                                       namespace=namespace):
+        queue under ``pipeline.overflow: reject`` raises :class:`QueueFull`.
+
+        The request runs in its own task, as a stream's does, but only its result is kept: its
+        other events are dropped where they are made instead of waking this caller one by one.
+        """
+        request = self._request(text, priority, request_id, namespace)
+        results: list[AnalysisResult] = []
+
+        def keep(event: Event) -> None:
             if isinstance(event, Result):
-                return event.result
-        raise RuntimeError("the request ended without a result")  # the stream guarantees one
+                results.append(event.result)
+
+        task = asyncio.get_running_loop().create_task(self._drive(request, text, keep))
+        try:
+            await task
+        except asyncio.CancelledError:  # the caller gave up: the request goes with it, now
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        if not results:
+            raise RuntimeError("the request ended without a result")  # _drive always emits one
+        return results[0]
+
+    def _request(self, text: str, priority: int, request_id: str | None,
+                 namespace: str) -> TaskMessage:
+        self._check_entered()
+        return TaskMessage(request_id=request_id or uuid.uuid4().hex, text=text,
+                           priority=priority, submitted_at=time.time(), namespace=namespace)
 
     @property
     def window(self) -> int:
