@@ -31,9 +31,9 @@ _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 BATCH_ROWS = 32
 PAD_TO = 16
 #: windows a reader reads eagerly before it traces its model on the CPU (:mod:`.tracing`): a
-#: trace costs about 0.2 s once, which a batch repays within a hundred texts; one analysis
-#: alone never traces
-TRACE_AFTER = 64
+#: trace costs about 0.2 s once, which a batch repays within a few hundred texts; one cold
+#: analysis reads 64 (its text, scenarios and the analyzers' exemplars) and never traces
+TRACE_AFTER = 256
 Span = tuple[int, int]
 
 
