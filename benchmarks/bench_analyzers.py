@@ -7,10 +7,11 @@ cold caches), against the same encoder (the Red Heart model's, with its fine-tun
 tokenising, running and pooling the same texts in batches of ``pipeline.batch_size``, with
 nothing else. Also reported: the shared embedder alone over the same texts in the chunks a batch
 call reads ahead (``Pipeline.read_ahead_chunk``), the encoder's part of the analysis, which the
-analyzers' work overlaps only partly (two cores here). The bare pass runs the model eagerly, as
-a user's own loop would; the embedder traces it on the CPU once it has read a batch
-(``redheart_core.model.tracing``), so the embedder-alone figure also shows what the trace by
-itself is worth. Each is timed twice, alternating; the best counts.
+analyzers' work overlaps only partly (two cores here). The bare pass runs the model eagerly and
+padded, as a user's own loop would; the embedder traces it on the CPU once it has read a batch,
+packed (``redheart_core.model.tracing``, ``redheart_core.model.packing``: the same bits, the
+matrix products on real tokens only), so the embedder-alone figure shows what that is worth by
+itself. Each is timed twice, alternating; the best counts.
 
 Baseline in the same run: the embedding itself. For each of a set of distinct situations the
 embedder encodes everything the analyzers will read (the text, its clauses, its scenarios) from

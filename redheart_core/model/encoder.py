@@ -16,11 +16,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError
+from .packing import PackedForward
 from .tracing import Inputs, TracedForward, eager_states, hooked, padded_example
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 BATCH_ROWS = 32
 PAD_TO = 16
+#: real tokens a packed forward call reads at most (:mod:`.packing`): the matrix products run at
+#: full speed from about 256 rows, and a request's encode queued behind a batch's read-ahead
+#: waits for one such call, not a whole chunk
+PACK_TOKENS = 256
 #: windows a reader reads eagerly before it traces its model on the CPU (:mod:`.tracing`): a
 #: trace costs about 0.2 s once, which a batch repays within a few hundred texts; one cold
 #: analysis reads 64 (its text, scenarios and the analyzers' exemplars) and never traces
@@ -128,9 +133,11 @@ def _cpu_pool() -> "ThreadPoolExecutor":
         return _pool
 
 
-def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: str = "cpu") -> list[tuple[np.ndarray, np.ndarray]]:
+def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: str = "cpu",
+                    weights: Sequence[int] | None = None) -> list[tuple[np.ndarray, Any]]:
     """``[(row indices, fn(row indices))]`` for ``rows`` rows split across single-threaded CPU
-    workers, one per core.
+    workers, one per core, in contiguous parts of about equal ``weights`` (of equal row counts
+    without them).
 
     torch's intra-op threads split a matrix product differently for different batch sizes,
     which moves the last bits of each row's result; single-threaded, a row's result depends on
@@ -141,7 +148,14 @@ def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: s
     if device != "cpu" or rows == 0:
         return [(everything, fn(everything))]
     pool = _cpu_pool()
-    parts = [p for p in np.array_split(everything, min(pool._max_workers, rows)) if len(p)]
+    count = min(pool._max_workers, rows)
+    if weights is None:
+        parts = np.array_split(everything, count)
+    else:
+        cumulative = np.cumsum(weights)
+        cuts = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, count) / count) + 1
+        parts = np.split(everything, np.clip(cuts, 1, rows - 1))
+    parts = [p for p in parts if len(p)]
     return list(zip(parts, pool.map(fn, parts)))
 
 
@@ -172,6 +186,7 @@ class TextReader:
         self.window = min(rule.max_length, int(model.config.max_position_embeddings))
         self._token_types = "token_type_ids" in tokenizer.model_input_names
         self._traced: TracedForward | None = None
+        self._packed: PackedForward | None = None
         self._eager_windows = 0
         self._traceable = True  # until a trace fails or disagrees
         self._trace_lock = threading.Lock()
@@ -190,7 +205,8 @@ class TextReader:
         return windows
 
     def _states(self, windows: list[_Window]) -> list[np.ndarray]:
-        """Token states ``(len(ids), dim)`` of each window, batched by length.
+        """Token states ``(len(ids), dim)`` of each window, batched by length (packed, once the
+        packed forward is traced: :meth:`_packed_states`).
 
         On the CPU each batch is split across single-threaded workers (:func:`batch_invariant`),
         so a text's vectors are the same whatever batch it lands in.
@@ -198,6 +214,10 @@ class TextReader:
         device = next(self.model.parameters()).device
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         out: list[np.ndarray | None] = [None] * len(windows)
+        packed = self._packed
+        if packed is not None and device.type == "cpu" and packed.serves(self.model):
+            self._packed_states(windows, order, packed, out)
+            return out  # type: ignore[return-value]
         for begin in range(0, len(order), BATCH_ROWS):
             rows = np.array(order[begin:begin + BATCH_ROWS])
             for part, states in batch_invariant(lambda idx: self._forward(windows, rows[idx], device),
@@ -205,6 +225,28 @@ class TextReader:
                 for r, i in enumerate(rows[part]):
                     out[i] = states[r, :len(windows[i].ids)]
         return out  # type: ignore[return-value]
+
+    def _packed_states(self, windows: list[_Window], order: list[int], packed: PackedForward,
+                       out: list[np.ndarray | None]) -> None:
+        """:meth:`_states` through the packed forward: batches of at most :data:`PACK_TOKENS`
+        real tokens per worker, split across the workers by tokens."""
+        lengths = [len(windows[i].ids) for i in order]
+        budget = PACK_TOKENS * _cpu_pool()._max_workers
+        begin = 0
+        while begin < len(order):
+            end, tokens = begin, 0
+            while end < len(order) and (end == begin or tokens + lengths[end] <= budget):
+                tokens += lengths[end]
+                end += 1
+            rows = np.array(order[begin:end])
+
+            def run(idx: np.ndarray) -> list[np.ndarray]:
+                return [s.numpy() for s in packed.states([windows[i].ids for i in rows[idx]])]
+
+            for part, states in batch_invariant(run, len(rows), "cpu", lengths[begin:end]):
+                for i, state in zip(rows[part], states):
+                    out[i] = state
+            begin = end
 
     def _forward(self, windows: list[_Window], rows: Sequence[int], device: "torch.device") -> np.ndarray:
         import torch
@@ -239,14 +281,23 @@ class TextReader:
         return states
 
     def _trace(self, inputs: Inputs, states: "torch.Tensor") -> None:
+        """Trace the packed forward (:mod:`.packing`), or the padded one where the model cannot
+        run packed; ``inputs`` and ``states``, a batch just read eagerly, check the trace."""
         with self._trace_lock:
-            if self._traced is not None and self._traced.serves(self.model):
+            if any(t is not None and t.serves(self.model) for t in (self._packed, self._traced)):
                 return  # another worker traced it meanwhile
             tokenizer = self.tokenizer
-            example = padded_example(tokenizer.cls_token_id, tokenizer.sep_token_id,
-                                     tokenizer.pad_token_id or 0, self._token_types)
-            self._traced = TracedForward.trace(self.model, example, (inputs, states))
-            self._traceable = self._traced is not None
+            pad = tokenizer.pad_token_id or 0
+            example = padded_example(tokenizer.cls_token_id, tokenizer.sep_token_id, pad,
+                                     self._token_types)
+            # the packed forward pads its attention to PAD_TO, so its example is padded so too
+            wide = padded_example(tokenizer.cls_token_id, tokenizer.sep_token_id, pad,
+                                  self._token_types, PAD_TO)
+            self._packed = PackedForward.trace(
+                self.model, [(inputs, states), (wide, eager_states(self.model, wide))], PAD_TO, pad)
+            self._traced = None if self._packed is not None else \
+                TracedForward.trace(self.model, example, (inputs, states))
+            self._traceable = self._packed is not None or self._traced is not None
 
     def read(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each text, ``(vector (dim,), span vectors (len(spans), dim))``, float32.

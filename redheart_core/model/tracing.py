@@ -46,12 +46,16 @@ def hooked(model: "torch.nn.Module") -> bool:
         or any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
-def padded_example(cls: int, sep: int, pad: int, token_types: bool) -> Inputs:
-    """Two windows, the second padded: tracing records the masked attention path."""
+def padded_example(cls: int, sep: int, pad: int, token_types: bool, width: int = 4) -> Inputs:
+    """Two windows of four and two tokens, padded to ``width``: tracing records the masked
+    attention path."""
     import torch
 
-    ids = torch.tensor([[cls, cls, sep, sep], [cls, sep, pad, pad]])
-    inputs = {"input_ids": ids, "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
+    ids = torch.full((2, width), pad)
+    ids[0, :4], ids[1, :2] = torch.tensor([cls, cls, sep, sep]), torch.tensor([cls, sep])
+    mask = torch.zeros_like(ids)
+    mask[0, :4], mask[1, :2] = 1, 1
+    inputs = {"input_ids": ids, "attention_mask": mask}
     if token_types:
         inputs["token_type_ids"] = torch.zeros_like(ids)
     return inputs
@@ -64,14 +68,25 @@ def eager_states(model: "torch.nn.Module", inputs: Inputs) -> "torch.Tensor":
         return model(**inputs).last_hidden_state
 
 
-class TracedForward:
+class ModelTrace:
+    """A traced pass of a model: it reads the tensors it was traced with, and calls no hook."""
+
+    def __init__(self, key: tuple[int, ...]):
+        self._key = key
+
+    def serves(self, model: "torch.nn.Module") -> bool:
+        """Whether the model still holds the tensors this trace reads, and no hook watches it."""
+        return weights_key(model) == self._key and not hooked(model)
+
+
+class TracedForward(ModelTrace):
     """``model(**inputs).last_hidden_state``, traced; build it with :meth:`trace`."""
 
     def __init__(self, script: "torch.jit.ScriptModule", names: tuple[str, ...],
                  key: tuple[int, ...]):
+        super().__init__(key)
         self._script = script
         self._names = names
-        self._key = key
 
     @classmethod
     def trace(cls, model: "torch.nn.Module", example: Inputs,
@@ -114,10 +129,6 @@ class TracedForward:
                       extra={"event": "trace_failed"})
             return None
         return traced
-
-    def serves(self, model: "torch.nn.Module") -> bool:
-        """Whether the model still holds the tensors this trace reads, and no hook watches it."""
-        return weights_key(model) == self._key and not hooked(model)
 
     def __call__(self, inputs: Inputs) -> "torch.Tensor":
         import torch

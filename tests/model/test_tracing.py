@@ -1,5 +1,6 @@
-"""The encoder traced on the CPU: the eager forward's bits, and eager again whenever a trace
-cannot be made, disagrees, or no longer reads the model's tensors."""
+"""The encoder traced on the CPU, packed (the BERT family) or padded (any other model): the
+eager forward's bits, and eager again whenever a trace cannot be made, disagrees, or no longer
+reads the model's tensors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from redheart_core.analyzers.embedder import bundled_path
 from redheart_core.analyzers.text_cues import clause_spans
-from redheart_core.model import encoder, tracing
+from redheart_core.model import encoder, packing, tracing
 from redheart_core.model.encoder import TextReader, load_transformer, read_pooling_rule
 
 TEXTS = ["Short.", "I helped my neighbour carry her shopping up the stairs.",
@@ -17,11 +18,21 @@ TEXTS = ["Short.", "I helped my neighbour carry her shopping up the stairs.",
          "We sold the old forest to pay for the school.", "No."]
 
 
-@pytest.fixture
-def reader(monkeypatch) -> TextReader:
+@pytest.fixture(params=["packed", "padded"])
+def reader(request, monkeypatch) -> TextReader:
+    """A reader that traces after two windows: packed (all-MiniLM-L6-v2 is a BERT model), or
+    padded, as a model the packed forward does not know is traced."""
     monkeypatch.setattr(encoder, "TRACE_AFTER", 2)
+    if request.param == "padded":
+        monkeypatch.setattr(packing, "packable", lambda model: False)
     tokenizer, model = load_transformer(bundled_path())
     return TextReader(tokenizer, model, read_pooling_rule(bundled_path()))
+
+
+def trace_of(reader: TextReader) -> "packing.PackedForward | tracing.TracedForward | None":
+    """The trace the reader made, packed or padded (it makes one of them)."""
+    assert reader._packed is None or reader._traced is None
+    return reader._packed or reader._traced
 
 
 def vectors(reader: TextReader, texts: list[str]) -> np.ndarray:
@@ -38,11 +49,17 @@ def eager_vectors(texts: list[str]) -> np.ndarray:
 def test_the_reader_traces_its_model_once_it_has_read_enough_and_keeps_the_eager_bits(reader):
     expected = eager_vectors(TEXTS)
     first = vectors(reader, TEXTS)  # eager, then traced at the end of it
-    assert reader._traced is not None
+    assert trace_of(reader) is not None
     assert np.array_equal(first, expected)
     assert np.array_equal(vectors(reader, TEXTS), expected), "traced, in one batch"
     alone = np.stack([vectors(reader, [t])[0] for t in TEXTS])
     assert np.array_equal(alone, expected), "traced, one text at a time (no padding)"
+
+
+def test_a_bert_model_is_traced_packed_and_any_other_padded(reader, request):
+    packed = request.node.callspec.params["reader"] == "packed"
+    vectors(reader, TEXTS)
+    assert isinstance(trace_of(reader), packing.PackedForward if packed else tracing.TracedForward)
 
 
 def test_a_model_that_cannot_be_traced_stays_eager(reader, monkeypatch):
@@ -52,22 +69,35 @@ def test_a_model_that_cannot_be_traced_stays_eager(reader, monkeypatch):
     monkeypatch.setattr(torch.jit, "trace", refuse)
     expected = eager_vectors(TEXTS)
     assert np.array_equal(vectors(reader, TEXTS), expected)
-    assert reader._traced is None and not reader._traceable, "it does not try again"
+    assert trace_of(reader) is None and not reader._traceable, "it does not try again"
     assert np.array_equal(vectors(reader, TEXTS), expected)
 
 
 def test_a_trace_that_disagrees_with_the_eager_forward_is_not_used(reader, monkeypatch):
-    real = tracing.TracedForward.__call__
+    real, real_packed = tracing.TracedForward.__call__, packing.PackedForward.run
     monkeypatch.setattr(tracing.TracedForward, "__call__", lambda self, inputs: real(self, inputs) + 1e-6)
+    monkeypatch.setattr(packing.PackedForward, "run", lambda self, batch: real_packed(self, batch) + 1e-6)
     expected = eager_vectors(TEXTS)
     vectors(reader, TEXTS)
-    assert reader._traced is None
+    assert trace_of(reader) is None
+    assert np.array_equal(vectors(reader, TEXTS), expected)
+
+
+def test_a_packed_trace_that_disagrees_leaves_the_padded_trace(monkeypatch):
+    monkeypatch.setattr(encoder, "TRACE_AFTER", 2)
+    real = packing.PackedForward.run
+    monkeypatch.setattr(packing.PackedForward, "run", lambda self, batch: real(self, batch) + 1e-6)
+    tokenizer, model = load_transformer(bundled_path())
+    reader = TextReader(tokenizer, model, read_pooling_rule(bundled_path()))
+    expected = eager_vectors(TEXTS)
+    vectors(reader, TEXTS)
+    assert reader._packed is None and isinstance(reader._traced, tracing.TracedForward)
     assert np.array_equal(vectors(reader, TEXTS), expected)
 
 
 def test_a_trace_serves_only_while_the_model_holds_the_tensors_it_was_made_with(reader):
     vectors(reader, TEXTS)
-    traced = reader._traced
+    traced = trace_of(reader)
     assert traced is not None and traced.serves(reader.model)
     weight = reader.model.embeddings.word_embeddings.weight
     before = vectors(reader, TEXTS[:2])
@@ -76,13 +106,13 @@ def test_a_trace_serves_only_while_the_model_holds_the_tensors_it_was_made_with(
     assert not traced.serves(reader.model)
     after = vectors(reader, TEXTS[:2])
     assert not np.allclose(after, before), "the new weights are read, not the traced ones"
-    assert reader._traced is not traced and reader._traced.serves(reader.model), "traced again"
+    assert trace_of(reader) is not traced and trace_of(reader).serves(reader.model), "traced again"
     assert np.array_equal(vectors(reader, TEXTS[:2]), after)
 
 
 def test_a_forward_hook_on_the_model_sees_every_pass(reader):
     vectors(reader, TEXTS)
-    assert reader._traced is not None
+    assert trace_of(reader) is not None
     seen = []
     handle = reader.model.encoder.layer[0].register_forward_pre_hook(lambda module, args: seen.append(1))
     try:
@@ -90,4 +120,4 @@ def test_a_forward_hook_on_the_model_sees_every_pass(reader):
     finally:
         handle.remove()
     assert seen, "a traced pass would have skipped the hook"
-    assert reader._traced.serves(reader.model), "once the hook is gone the trace serves again"
+    assert trace_of(reader).serves(reader.model), "once the hook is gone the trace serves again"
