@@ -215,14 +215,17 @@ class Pipeline:
         next micro-batch, never more than the queue holds."""
         return batch_window(self.queue.concurrency, self.queue.max_queue, self.batch_size)
 
-    async def analyze_each(self, texts: Sequence[str], *, priority: int = 0,
-                           namespace: str = "") -> list[AnalysisResult | QueueFull]:
+    async def analyze_each(self, texts: Sequence[str], *, priority: int = 0, namespace: str = "",
+                           request_ids: Sequence[str] | None = None) -> list[AnalysisResult | QueueFull]:
         """Each text's outcome, in input order: its result, or the :class:`QueueFull` that
         turned it away (``pipeline.overflow: reject``). At most :attr:`window` of them are in
         the pipeline at once, so a large batch takes turns with other callers' requests instead
         of queueing ahead of all of them. Their texts are encoded ahead of them in full,
-        length-sorted chunks (:class:`~.read_ahead.ReadAhead`), which changes no result."""
+        length-sorted chunks (:class:`~.read_ahead.ReadAhead`), which changes no result.
+        ``request_ids``, one per text, name the requests (fresh ids by default)."""
         self._check_entered()
+        if request_ids is not None and len(request_ids) != len(texts):
+            raise ValueError(f"analyze_each: {len(request_ids)} request ids for {len(texts)} texts")
         turns = asyncio.Semaphore(self.window)
         ahead = self._read_ahead(texts)
 
@@ -231,7 +234,8 @@ class Pipeline:
                 if ahead is not None:
                     await ahead.ready(index)
                 try:
-                    return await self.analyze(text, priority=priority, namespace=namespace)
+                    return await self.analyze(text, priority=priority, namespace=namespace,
+                                              request_id=None if request_ids is None else request_ids[index])
                 except QueueFull as exc:
                     return exc
 

@@ -183,15 +183,13 @@ class PipelinePredictor(L.LightningModule):
             thread.join()
             loop.close()
 
-    async def _analyze(self, record: BatchRecord) -> dict[str, Any]:
-        try:
-            result = await self._pipe.analyze(record.text, request_id=record.id)
-        except Exception as exc:  # one failing request must not cost the rest of the batch
-            return error_line(record.id, exc)
-        return {"id": record.id, "result": result.to_dict()}
-
     async def _analyze_all(self, batch: Sequence[BatchRecord]) -> list[dict[str, Any]]:
-        return list(await asyncio.gather(*(self._analyze(r) for r in batch)))
+        """One batch call, so the batch's texts are read ahead: a stage failure is in its
+        record's result, a full queue in its record's error line."""
+        outcomes = await self._pipe.analyze_each([r.text for r in batch],
+                                                 request_ids=[r.id for r in batch])
+        return [error_line(r.id, outcome) if isinstance(outcome, Exception)
+                else {"id": r.id, "result": outcome.to_dict()} for r, outcome in zip(batch, outcomes)]
 
     def predict_step(self, batch: list[BatchRecord], batch_idx: int) -> list[dict[str, Any]]:
         return self._run(self._analyze_all(batch))

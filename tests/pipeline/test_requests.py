@@ -294,6 +294,16 @@ async def test_analyze_each_returns_a_rejection_in_place_and_analyze_many_raises
     assert all(r.ok for r in held) and [r.text for r in after] == ["d"]
 
 
+async def test_analyze_each_names_its_requests_as_asked(plugin, make_config):
+    async with Pipeline.from_config(make_config()) as pipe:
+        named = await pipe.analyze_each(["a", "b"], request_ids=["first", "second"])
+        fresh = await pipe.analyze_each(["c", "d"])
+        with pytest.raises(ValueError, match="1 request ids for 2 texts"):
+            await pipe.analyze_each(["e", "f"], request_ids=["only one"])
+    assert [r.request_id for r in named] == ["first", "second"]
+    assert len({r.request_id for r in fresh} | {"first", "second"}) == 4
+
+
 async def test_overflow_block_completes_all_requests_with_a_bounded_queue(plugin, make_config):
     cfg = make_config("pipeline.concurrency=2", "pipeline.max_queue=4", "pipeline.overflow=block",
                       delay_s=0.01)

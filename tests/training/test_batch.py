@@ -175,6 +175,32 @@ async def test_a_batch_can_start_from_inside_a_running_event_loop(tmp_path, offl
     assert [line["id"] for line in read_jsonl(tmp_path / "o.jsonl")] == ["d01", "d02"]
 
 
+def test_a_batch_step_reads_its_texts_ahead_beside_the_device_worker(tmp_path, offline_config,
+                                                                     batch_inputs, monkeypatch):
+    import threading
+
+    from redheart_core.analyzers.embedder import Embedder
+    from redheart_core.config import load_config
+    from redheart_core.training.batch import run_batch
+
+    ahead: list[list[str]] = []
+    real = Embedder.encodings
+
+    def recording(self, texts):
+        if threading.current_thread().name.startswith("redheart-cpu-beside"):
+            ahead.append(list(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(Embedder, "encodings", recording)
+    inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs[:6])
+    run = run_batch(load_config([offline_config]), inputs, tmp_path / "o.jsonl", progress=False)
+    assert run.answered == 6
+    assert sorted(t for chunk in ahead for t in chunk) == sorted(r["text"] for r in batch_inputs[:6]), \
+        "the step's texts are encoded ahead of their requests, as a batch call's are"
+    lines = read_jsonl(tmp_path / "o.jsonl")
+    assert [line["result"]["request_id"] for line in lines] == [line["id"] for line in lines]
+
+
 def test_progress_counts_texts_on_stderr_and_ends_with_a_one_screen_summary(
         tmp_path, offline_config, batch_inputs):
     inputs = write_jsonl(tmp_path / "in.jsonl", batch_inputs[:6])
