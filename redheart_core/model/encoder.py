@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -27,6 +28,8 @@ from .tracing import Inputs, TracedForward, eager_states, hooked, padded_example
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger("redheart.model")
+
 #: modules of a sentence-transformers pipeline this reader reproduces
 _SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 BATCH_ROWS = 32
@@ -36,8 +39,9 @@ PAD_TO = 16
 #: waits for one such call, not a whole chunk
 PACK_TOKENS = 256
 #: windows a reader reads eagerly before it traces its model on the CPU (:mod:`.tracing`): a
-#: trace costs about 0.2 s once, which a batch repays within a few hundred texts; one cold
-#: analysis reads 64 (its text, scenarios and the analyzers' exemplars) and never traces
+#: trace costs about half a core-second once (on its own thread), which a batch repays within a
+#: few hundred texts; one cold analysis reads 64 (its text, scenarios and the analyzers'
+#: exemplars) and never traces
 TRACE_AFTER = 256
 Span = tuple[int, int]
 
@@ -133,6 +137,22 @@ def _cpu_pool() -> "ThreadPoolExecutor":
         return _pool
 
 
+_tracer: "ThreadPoolExecutor | None" = None
+
+
+def _trace_pool() -> "ThreadPoolExecutor":
+    """The thread that traces encoders (:meth:`TextReader._start_trace`), torch single-threaded
+    like the CPU workers whose bits its checks compare with."""
+    global _tracer
+    with _pool_lock:
+        if _tracer is None:
+            import torch
+
+            _tracer = ThreadPoolExecutor(1, thread_name_prefix="redheart-trace",
+                                         initializer=torch.set_num_threads, initargs=(1,))
+        return _tracer
+
+
 def batch_invariant(fn: Callable[[np.ndarray], np.ndarray], rows: int, device: str = "cpu",
                     weights: Sequence[int] | None = None) -> list[tuple[np.ndarray, Any]]:
     """``[(row indices, fn(row indices))]`` for ``rows`` rows split across single-threaded CPU
@@ -190,6 +210,7 @@ class TextReader:
         self._eager_windows = 0
         self._traceable = True  # until a trace fails or disagrees
         self._trace_lock = threading.Lock()
+        self._tracing: "Future[None] | None" = None
 
     def _windows(self, texts: Sequence[str]) -> list[_Window]:
         encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
@@ -277,27 +298,46 @@ class TextReader:
         if device.type == "cpu" and self._traceable and not hooked(self.model):
             self._eager_windows += len(states)
             if self._eager_windows >= TRACE_AFTER:
-                self._trace(inputs, states)
+                self._start_trace(inputs, states)
         return states
+
+    def _start_trace(self, inputs: Inputs, states: "torch.Tensor") -> None:
+        """Trace on a thread of its own (:func:`_trace_pool`): a trace takes about half a second,
+        during which reads go on eagerly instead of waiting for it (a request arriving during a
+        batch call would otherwise)."""
+        with self._trace_lock:
+            if self._tracing is None or self._tracing.done():
+                self._tracing = _trace_pool().submit(self._trace, inputs, states)
+
+    def wait_for_trace(self) -> None:
+        """Return once a trace under way is made or given up (for tests and benchmarks)."""
+        tracing = self._tracing
+        if tracing is not None:
+            tracing.result()
 
     def _trace(self, inputs: Inputs, states: "torch.Tensor") -> None:
         """Trace the packed forward (:mod:`.packing`), or the padded one where the model cannot
         run packed; ``inputs`` and ``states``, a batch just read eagerly, check the trace."""
-        with self._trace_lock:
-            if any(t is not None and t.serves(self.model) for t in (self._packed, self._traced)):
-                return  # another worker traced it meanwhile
-            tokenizer = self.tokenizer
-            pad = tokenizer.pad_token_id or 0
+        if any(t is not None and t.serves(self.model) for t in (self._packed, self._traced)):
+            return  # traced meanwhile
+        tokenizer = self.tokenizer
+        pad = tokenizer.pad_token_id or 0
+        try:
             example = padded_example(tokenizer.cls_token_id, tokenizer.sep_token_id, pad,
                                      self._token_types)
             # the packed forward pads its attention to PAD_TO, so its example is padded so too
             wide = padded_example(tokenizer.cls_token_id, tokenizer.sep_token_id, pad,
                                   self._token_types, PAD_TO)
-            self._packed = PackedForward.trace(
+            packed = PackedForward.trace(
                 self.model, [(inputs, states), (wide, eager_states(self.model, wide))], PAD_TO, pad)
-            self._traced = None if self._packed is not None else \
+            self._traced = None if packed is not None else \
                 TracedForward.trace(self.model, example, (inputs, states))
-            self._traceable = self._packed is not None or self._traced is not None
+        except Exception as exc:  # whatever a trace trips on, the reader stays eager
+            log.debug("tracing the encoder failed (%s: %s); it runs eagerly", type(exc).__name__,
+                      exc, extra={"event": "trace_failed"})
+            packed = self._traced = None
+        self._packed = packed
+        self._traceable = packed is not None or self._traced is not None
 
     def read(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each text, ``(vector (dim,), span vectors (len(spans), dim))``, float32.

@@ -107,6 +107,7 @@ def test_the_reader_packs_once_it_traces_and_keeps_the_eager_vectors(monkeypatch
     expected = eager.read(SENTENCES, spans)
     reader = TextReader(tokenizer, bert, rule)
     reader.read(SENTENCES[:2], spans[:2])
+    reader.wait_for_trace()
     assert isinstance(reader._packed, PackedForward)
     for got, want in zip(reader.read(SENTENCES, spans), expected):
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])

@@ -48,7 +48,8 @@ def eager_vectors(texts: list[str]) -> np.ndarray:
 
 def test_the_reader_traces_its_model_once_it_has_read_enough_and_keeps_the_eager_bits(reader):
     expected = eager_vectors(TEXTS)
-    first = vectors(reader, TEXTS)  # eager, then traced at the end of it
+    first = vectors(reader, TEXTS)  # eager, and traced beside it
+    reader.wait_for_trace()
     assert trace_of(reader) is not None
     assert np.array_equal(first, expected)
     assert np.array_equal(vectors(reader, TEXTS), expected), "traced, in one batch"
@@ -59,6 +60,7 @@ def test_the_reader_traces_its_model_once_it_has_read_enough_and_keeps_the_eager
 def test_a_bert_model_is_traced_packed_and_any_other_padded(reader, request):
     packed = request.node.callspec.params["reader"] == "packed"
     vectors(reader, TEXTS)
+    reader.wait_for_trace()
     assert isinstance(trace_of(reader), packing.PackedForward if packed else tracing.TracedForward)
 
 
@@ -69,6 +71,7 @@ def test_a_model_that_cannot_be_traced_stays_eager(reader, monkeypatch):
     monkeypatch.setattr(torch.jit, "trace", refuse)
     expected = eager_vectors(TEXTS)
     assert np.array_equal(vectors(reader, TEXTS), expected)
+    reader.wait_for_trace()
     assert trace_of(reader) is None and not reader._traceable, "it does not try again"
     assert np.array_equal(vectors(reader, TEXTS), expected)
 
@@ -79,6 +82,7 @@ def test_a_trace_that_disagrees_with_the_eager_forward_is_not_used(reader, monke
     monkeypatch.setattr(packing.PackedForward, "run", lambda self, batch: real_packed(self, batch) + 1e-6)
     expected = eager_vectors(TEXTS)
     vectors(reader, TEXTS)
+    reader.wait_for_trace()
     assert trace_of(reader) is None
     assert np.array_equal(vectors(reader, TEXTS), expected)
 
@@ -91,12 +95,14 @@ def test_a_packed_trace_that_disagrees_leaves_the_padded_trace(monkeypatch):
     reader = TextReader(tokenizer, model, read_pooling_rule(bundled_path()))
     expected = eager_vectors(TEXTS)
     vectors(reader, TEXTS)
+    reader.wait_for_trace()
     assert reader._packed is None and isinstance(reader._traced, tracing.TracedForward)
     assert np.array_equal(vectors(reader, TEXTS), expected)
 
 
 def test_a_trace_serves_only_while_the_model_holds_the_tensors_it_was_made_with(reader):
     vectors(reader, TEXTS)
+    reader.wait_for_trace()
     traced = trace_of(reader)
     assert traced is not None and traced.serves(reader.model)
     weight = reader.model.embeddings.word_embeddings.weight
@@ -105,6 +111,7 @@ def test_a_trace_serves_only_while_the_model_holds_the_tensors_it_was_made_with(
         weight.data = weight.data * 1.5  # new tensors, as a memory manager's move gives
     assert not traced.serves(reader.model)
     after = vectors(reader, TEXTS[:2])
+    reader.wait_for_trace()
     assert not np.allclose(after, before), "the new weights are read, not the traced ones"
     assert trace_of(reader) is not traced and trace_of(reader).serves(reader.model), "traced again"
     assert np.array_equal(vectors(reader, TEXTS[:2]), after)
@@ -112,6 +119,7 @@ def test_a_trace_serves_only_while_the_model_holds_the_tensors_it_was_made_with(
 
 def test_a_forward_hook_on_the_model_sees_every_pass(reader):
     vectors(reader, TEXTS)
+    reader.wait_for_trace()
     assert trace_of(reader) is not None
     seen = []
     handle = reader.model.encoder.layer[0].register_forward_pre_hook(lambda module, args: seen.append(1))
@@ -121,3 +129,29 @@ def test_a_forward_hook_on_the_model_sees_every_pass(reader):
         handle.remove()
     assert seen, "a traced pass would have skipped the hook"
     assert trace_of(reader).serves(reader.model), "once the hook is gone the trace serves again"
+
+
+def test_reads_go_on_eagerly_while_a_trace_is_being_made(reader, monkeypatch):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real_packed, real_padded = packing.PackedForward.trace, tracing.TracedForward.trace
+
+    def slow(real):
+        def trace(*args, **kwargs):
+            started.set()
+            release.wait(30)
+            return real(*args, **kwargs)
+        return trace
+
+    monkeypatch.setattr(packing.PackedForward, "trace", slow(real_packed))
+    monkeypatch.setattr(tracing.TracedForward, "trace", slow(real_padded))
+    expected = eager_vectors(TEXTS)
+    vectors(reader, TEXTS)
+    assert started.wait(30), "the trace started"
+    assert np.array_equal(vectors(reader, TEXTS), expected), "read eagerly, not held by the trace"
+    assert trace_of(reader) is None
+    release.set()
+    reader.wait_for_trace()
+    assert trace_of(reader) is not None
+    assert np.array_equal(vectors(reader, TEXTS), expected)
