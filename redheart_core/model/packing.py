@@ -20,11 +20,10 @@ padded forward.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .tracing import Inputs, ModelTrace, weights_key
+from .tracing import Inputs, ModelTrace, quiet_trace, weights_key
 
 if TYPE_CHECKING:
     import torch
@@ -161,20 +160,12 @@ class PackedForward(ModelTrace):
         """The packed forward of ``model``, traced on the first of ``examples`` (padded batches
         and their eager states) and checked bit for bit on each; None when the model is not of
         the BERT family, cannot be traced, or disagrees."""
-        import torch
-
         if not packable(model):
             return None
         batches = [(PackedBatch.of(_windows_of(inputs), pad_to, pad_id), states)
                    for inputs, states in examples]
-        try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                script = torch.jit.trace(_PackedBert.module(model), batches[0][0].tensors,
-                                         check_trace=False)
-        except Exception as exc:  # a BERT variant the packed layers do not follow
-            log.debug("the encoder cannot run packed (%s: %s)", type(exc).__name__, exc,
-                      extra={"event": "pack_failed"})
+        script = quiet_trace(_PackedBert.module(model), batches[0][0].tensors)
+        if script is None:
             return None
         packed = cls(script, weights_key(model), pad_to, pad_id)
         if not all(agrees(packed.run(batch), batch, states) for batch, states in batches):

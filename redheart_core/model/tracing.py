@@ -68,6 +68,27 @@ def eager_states(model: "torch.nn.Module", inputs: Inputs) -> "torch.Tensor":
         return model(**inputs).last_hidden_state
 
 
+def quiet_trace(module: "torch.nn.Module", example: tuple["torch.Tensor", ...]) -> "torch.jit.ScriptModule | None":
+    """``torch.jit.trace(module, example)`` with its deprecation warnings, the tracer's notes and
+    transformers' attribute notes silenced; None (logged) when the module cannot be traced."""
+    import torch
+
+    transformers_log = logging.getLogger("transformers")
+    level = transformers_log.level
+    try:
+        # the tracer reads every attribute of the model, properties that log notes included
+        transformers_log.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            return torch.jit.trace(module, example, check_trace=False)
+    except Exception as exc:  # an architecture the tracer cannot follow: stay eager
+        log.debug("the encoder cannot be traced (%s: %s)", type(exc).__name__, exc,
+                  extra={"event": "trace_failed"})
+        return None
+    finally:
+        transformers_log.setLevel(level)
+
+
 class ModelTrace:
     """A traced pass of a model: it reads the tensors it was traced with, and calls no hook."""
 
@@ -106,21 +127,9 @@ class TracedForward(ModelTrace):
             def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
                 return self.inner(**dict(zip(names, tensors))).last_hidden_state
 
-        transformers_log = logging.getLogger("transformers")
-        level = transformers_log.level
-        try:
-            # the tracer reads every attribute of the model, properties that log notes included
-            transformers_log.setLevel(logging.ERROR)
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                script = torch.jit.trace(Forward(model).eval(), tuple(example.values()),
-                                         check_trace=False)
-        except Exception as exc:  # an architecture the tracer cannot follow: stay eager
-            log.debug("the encoder cannot be traced (%s: %s); it runs eagerly",
-                      type(exc).__name__, exc, extra={"event": "trace_failed"})
+        script = quiet_trace(Forward(model).eval(), tuple(example.values()))
+        if script is None:
             return None
-        finally:
-            transformers_log.setLevel(level)
         traced = cls(script, names, weights_key(model))
         batch, states = first
         if not (torch.equal(traced(example), eager_states(model, example))
