@@ -99,9 +99,12 @@ def _clip(x: ArrayLike, low: float, high: float) -> ArrayLike:
     return np.clip(x, low, high)
 
 
+_LOGISTIC_LOW, _LOGISTIC_HIGH = 1 / (1 + np.exp(3.0)), 1 / (1 + np.exp(-3.0))
+_LOGISTIC_SPAN = _LOGISTIC_HIGH - _LOGISTIC_LOW
+
+
 def _logistic01(x: ArrayLike) -> ArrayLike:
-    lo, hi = 1 / (1 + np.exp(3.0)), 1 / (1 + np.exp(-3.0))
-    return (1 / (1 + np.exp(-6.0 * (x - 0.5))) - lo) / (hi - lo)
+    return (1 / (1 + np.exp(-6.0 * (x - 0.5))) - _LOGISTIC_LOW) / _LOGISTIC_SPAN
 
 
 def _log1p01(x: ArrayLike) -> ArrayLike:
@@ -115,7 +118,11 @@ TRANSFORMS = {
 
 def values(f: Factors) -> dict[str, ArrayLike]:
     """The 10 dimensions, each in 0..1."""
-    f = f.clipped()
+    return _values(f.clipped())
+
+
+def _values(f: Factors) -> dict[str, ArrayLike]:
+    """:func:`values` of factors already clipped to their ranges."""
     out = {
         "intensity": 0.5 * f.intensity + 0.5 * np.abs(f.valence),
         "duration": 0.2 + 0.6 * f.permanence + 0.2 * f.intensity,
@@ -133,7 +140,11 @@ def values(f: Factors) -> dict[str, ArrayLike]:
 
 def layers(f: Factors) -> dict[str, ArrayLike]:
     """The six layer weights, each in 0.75..1.25."""
-    f = f.clipped()
+    return _layers(f.clipped())
+
+
+def _layers(f: Factors) -> dict[str, ArrayLike]:
+    """:func:`layers` of factors already clipped to their ranges."""
     raw = {
         "contextual": f.certainty,
         "temporal": f.urgency,
@@ -149,24 +160,41 @@ def scores(vals: dict[str, ArrayLike], lays: dict[str, ArrayLike],
            valence: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
     """``(base_score, final_score)``, each in 0..1."""
     tone = np.clip(valence, -1.0, 1.0)
-    base_num = final_num = 0.0
-    base_den = final_den = 0.0
-    for dim in BENTHAM_DIMENSIONS:
-        weight, sign = WEIGHTS[dim]
-        term = TRANSFORMS.get(dim, _logistic01)(vals[dim]) * (tone if sign == "tone" else sign)
+    terms = _terms(vals, tone)
+    base_num = base_den = 0.0
+    for dim, term in terms.items():
+        base_num = base_num + WEIGHTS[dim][0] * term
+        base_den += WEIGHTS[dim][0]
+    base = 1 / (1 + np.exp(-SQUASH * base_num / base_den))
+    return base, _layered(terms, lays)
+
+
+def _terms(vals: dict[str, ArrayLike], tone: ArrayLike) -> dict[str, ArrayLike]:
+    """Each dimension transformed and signed."""
+    return {dim: TRANSFORMS.get(dim, _logistic01)(vals[dim]) * (tone if sign == "tone" else sign)
+            for dim, (_, sign) in ((d, WEIGHTS[d]) for d in BENTHAM_DIMENSIONS)}
+
+
+def _layered(terms: dict[str, ArrayLike], lays: dict[str, ArrayLike]) -> ArrayLike:
+    """The final score: the signed terms weighted by their layers' mean, squashed."""
+    final_num = final_den = 0.0
+    for dim, term in terms.items():
+        weight = WEIGHTS[dim][0]
         layer = sum(lays[name] for name in LAYER_MEMBERS[dim]) / len(LAYER_MEMBERS[dim])
-        base_num = base_num + weight * term
-        base_den += weight
         final_num = final_num + weight * layer * term
         final_den = final_den + weight * layer
-    base = 1 / (1 + np.exp(-SQUASH * base_num / base_den))
-    final = 1 / (1 + np.exp(-SQUASH * final_num / final_den))
-    return base, final
+    return 1 / (1 + np.exp(-SQUASH * final_num / final_den))
 
 
 def final_score(f: Factors) -> ArrayLike:
     """The final score of (arrays of) factors: what the SURD analyzer propagates."""
-    return scores(values(f), layers(f), f.valence)[1]
+    return final_score_in_range(f.clipped())
+
+
+def final_score_in_range(f: Factors) -> ArrayLike:
+    """:func:`final_score` of factors already within their ranges (:meth:`Factors.clipped`):
+    the layered score alone, without clipping thousands of samples per request again."""
+    return _layered(_terms(_values(f), f.valence), _layers(f))
 
 
 # ------------------------------------------------------------------ reading factors

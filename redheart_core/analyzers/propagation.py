@@ -16,13 +16,13 @@ layered score (``target: base_score``), with the utility head's tone as the vale
 from __future__ import annotations
 
 import hashlib
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from .base import AnalyzerItem
-from .bentham import Factors, final_score, situation_factors, tone_of
+from .bentham import Factors, final_score_in_range, situation_factors, tone_of
 from .options import SurdOptions
 from .surd import SurdResult, surd_of_samples
 
@@ -54,9 +54,9 @@ def propagate(factors: Sequence[Factors], noises: np.ndarray, spread: float) -> 
             drawn.append(np.clip(point + 2 * sigma * noises[:, row], -1.0, 1.0))
         else:
             drawn.append(np.clip(point + sigma * noises[:, row], 0.0, 1.0))
-    points = {f.name: column(f.name) for f in fields(Factors)}
-    points.update({_FIELDS[n]: d for n, d in zip(SOURCES, drawn)})
-    target = np.asarray(final_score(Factors(**points)), dtype=np.float64)
+    points = Factors(**{f.name: column(f.name) for f in fields(Factors)}).clipped()
+    perturbed = replace(points, **{_FIELDS[n]: d for n, d in zip(SOURCES, drawn)})  # in range
+    target = np.asarray(final_score_in_range(perturbed), dtype=np.float64)
     return np.stack([target, *drawn], axis=-1)
 
 
