@@ -205,7 +205,7 @@ def _dist(level: dict[str, Any]) -> np.ndarray:
 
 
 def _logit(p: float) -> float:
-    p = float(np.clip(p, 1e-6, 1 - 1e-6))
+    p = _clip(float(p), 1e-6, 1 - 1e-6)
     return float(np.log(p / (1 - p)))
 
 
@@ -217,7 +217,7 @@ def _shifted(utility: float, calculus_before: float, calculus_after: float) -> f
 
 def tone_of(final_score: float) -> float:
     """The hedonic tone (-1..1) of a utility-head final score (0..1)."""
-    return float(np.clip(2.0 * final_score - 1.0, -1.0, 1.0))
+    return _clip(2.0 * float(final_score) - 1.0, -1.0, 1.0)
 
 
 def situation_factors(item: AnalyzerItem, emotion: dict[str, Any], tone: float | None = None) -> Factors:
@@ -354,9 +354,9 @@ class BenthamAnalyzer(heads.OptionalHead):
                       "layers": {k: float(lays[k][i]) for k in BENTHAM_LAYERS},
                       "base_score": float(finals[i] if utility is not None else base_scores[i]),
                       "final_score": float(finals[i] if utility is None else utility)}
-            result["confidence"] = float(np.clip(
+            result["confidence"] = _clip(
                 0.5 * base.clarity + 0.3 * base.certainty + (0.2 if item.initial is not None else 0.0),
-                0.0, 1.0))
+                0.0, 1.0)
             result["scenarios"] = []
             for kind, action, row, score in scenario_rows[i]:
                 if utility is None:

@@ -55,7 +55,7 @@ def ethical_alignment(ethics: dict[str, float], valence: float) -> float:
 
 
 def logit(p: float) -> float:
-    p = float(np.clip(p, 1e-6, 1 - 1e-6))
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
     return float(np.log(p / (1 - p)))
 
 
@@ -96,9 +96,11 @@ class CircuitAnalyzer:
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
         vectors = item_vectors(self.embedder, items)
         readings = self.embedder.read(vectors) if self.model else None
+        found = self.store.search_many(list(vectors), self.embedder.model_id, self.top_k,
+                                       self.threshold, namespaces=[item.namespace for item in items])
         outputs = [self.analyze(item, vector, None if readings is None else
-                                (float(readings.acceptability[i]), float(readings.utility[i])))
-                   for i, (item, vector) in enumerate(zip(items, vectors))]
+                                (float(readings.acceptability[i]), float(readings.utility[i])), matches)
+                   for i, (item, vector, matches) in enumerate(zip(items, vectors, found))]
         if self.options.store:  # once the whole batch is done, in one transaction: a batch that
             # fails and is split and retried stores nothing twice
             self.store.add_many([self._decision(item, vector, out)
@@ -114,14 +116,17 @@ class CircuitAnalyzer:
                                          "regret": regret["anticipated"]})
 
     def analyze(self, item: AnalyzerItem, vector: np.ndarray,
-                judged: tuple[float, float] | None = None) -> dict[str, Any]:
-        """One item's circuit; ``judged`` is the model's (acceptability, centred utility)."""
+                judged: tuple[float, float] | None = None,
+                matches: list[Match] | None = None) -> dict[str, Any]:
+        """One item's circuit; ``judged`` is the model's (acceptability, centred utility),
+        ``matches`` its past decisions when the batch has looked them up already."""
         trace: list[str] = []
         emotion, bentham = item.results["emotion"], item.results["bentham"]
         ethics, regret = item.results["ethics"], item.results["regret"]
 
-        matches = self.store.search(vector, self.embedder.model_id, self.top_k, self.threshold,
-                                    namespace=item.namespace)
+        if matches is None:
+            matches = self.store.search(vector, self.embedder.model_id, self.top_k,
+                                        self.threshold, namespace=item.namespace)
         prior = experience_prior(matches)
         if matches:
             trace.append(f"1 experience: {len(matches)} similar past decision(s), best similarity "
@@ -164,13 +169,13 @@ class CircuitAnalyzer:
             components["experience"] = prior
         agreement = max(0.0, 1.0 - 2.0 * float(np.std(list(components.values()))))
         base_conf = float(np.mean([emotion["confidence"], bentham["confidence"], regret["confidence"]]))
-        confidence = float(np.clip(base_conf * agreement, 0.0, 1.0))
+        confidence = min(max(base_conf * agreement, 0.0), 1.0)
         if judged is None:
             total = sum(WEIGHTS[k] for k in components)
             score = float(np.clip(sum(WEIGHTS[k] * v for k, v in components.items()) / total, 0.0, 1.0))
         else:
             score = model_score(judged[0], judged[1], prior)
-            confidence = float(np.clip(0.5 * abs(2 * judged[0] - 1) + 0.5 * confidence, 0.0, 1.0))
+            confidence = min(max(0.5 * abs(2 * judged[0] - 1) + 0.5 * confidence, 0.0), 1.0)
         trace.append(f"integration: final ethical score {score:.3f}, confidence {confidence:.2f} "
                      f"from {', '.join(f'{k} {v:.2f}' for k, v in components.items())}")
 

@@ -204,24 +204,34 @@ def describe(dist: np.ndarray, intensifiers: int = 0, vad: np.ndarray | None = N
     """
     dist = np.clip(np.asarray(dist, dtype=np.float64), 0.0, None)
     dist = dist / dist.sum()
-    valence, arousal, dominance = np.clip(dist @ VAD if vad is None else np.asarray(vad, dtype=np.float64),
-                                          -1.0, 1.0)
-    order = np.argsort(-dist, kind="stable")
-    peak = (dist[order[0]] - 1 / len(EMOTIONS)) / (1 - 1 / len(EMOTIONS))
+    # the rest on plain floats: the same double arithmetic without numpy's per-call cost on
+    # seven numbers (four levels per request)
+    valence, arousal, dominance = (_unit_range(v) for v in (
+        dist @ VAD if vad is None else np.asarray(vad, dtype=np.float64)).tolist())
+    p = dist.tolist()
+    order = sorted(range(len(p)), key=lambda i: -p[i])  # stable: ties keep the label order
+    peak = (p[order[0]] - 1 / len(EMOTIONS)) / (1 - 1 / len(EMOTIONS))
     strength = 0.5 * peak + 0.3 * (arousal + 1) / 2 + 0.2 * abs(valence) + 0.1 * min(intensifiers, 3)
-    intensity = 1 + int(round(5 * float(np.clip(strength, 0.0, 1.0))))
-    entropy = float(-(dist * np.log(dist + 1e-12)).sum() / np.log(len(EMOTIONS)))
-    margin = float(dist[order[0]] - dist[order[1]])
-    confidence = float(np.clip(0.5 * (1 - entropy) + 0.5 * margin, 0.0, 1.0))
+    intensity = 1 + int(round(5 * min(max(strength, 0.0), 1.0)))
+    entropy = float(-(dist * np.log(dist + 1e-12)).sum() / _LOG_LABELS)
+    margin = p[order[0]] - p[order[1]]
+    confidence = min(max(0.5 * (1 - entropy) + 0.5 * margin, 0.0), 1.0)
     return {
-        "distribution": {label: float(p) for label, p in zip(EMOTIONS, dist)},
-        "primary": EMOTIONS[int(order[0])],
-        "valence": float(valence),
-        "arousal": float(arousal),
-        "dominance": float(dominance),
-        "intensity": int(intensity),
+        "distribution": dict(zip(EMOTIONS, p)),
+        "primary": EMOTIONS[order[0]],
+        "valence": valence,
+        "arousal": arousal,
+        "dominance": dominance,
+        "intensity": intensity,
         "confidence": confidence,
     }
+
+
+_LOG_LABELS = float(np.log(len(EMOTIONS)))
+
+
+def _unit_range(value: float) -> float:
+    return min(max(value, -1.0), 1.0)
 
 
 def _vector(level: dict[str, Any]) -> np.ndarray:
@@ -282,6 +292,7 @@ class EmotionAnalyzer:
                  memory: "UnifiedMemoryManager | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else EmotionOptions()
+        self._llm_weight = float(np.clip(self.options.llm_weight, 0.0, 1.0))
         checkpoint = self.options.checkpoint
         self.classifier: EmotionReader
         if checkpoint:
@@ -336,7 +347,7 @@ class EmotionAnalyzer:
     def _read(self, item: AnalyzerItem, plan: _Plan, text_p: np.ndarray, text_vad: np.ndarray,
               clause_p: np.ndarray, clause_vad: np.ndarray) -> dict[str, Any]:
         llm = llm_distribution(item.initial)
-        w_llm = 0.0 if llm is None else float(np.clip(self.options.llm_weight, 0.0, 1.0)) * informativeness(llm)
+        w_llm = 0.0 if llm is None else self._llm_weight * informativeness(llm)
         overall = text_p if llm is None else (1 - w_llm) * text_p + w_llm * llm
         anchored = isinstance(self.classifier, (PrototypeClassifier, HeadClassifier))
         levels, evidence = {}, {}

@@ -230,17 +230,34 @@ class ExperienceStore:
                *, namespace: str = "") -> list[Match]:
         """The ``top_k`` most similar past decisions of ``namespace`` with cosine similarity
         >= ``threshold``."""
-        query = _unit(vector)
+        return self.search_many([vector], model_id, top_k, threshold, namespaces=[namespace])[0]
+
+    def search_many(self, vectors: Sequence[np.ndarray], model_id: str, top_k: int = 5,
+                    threshold: float = 0.75, *, namespaces: Sequence[str]) -> list[list[Match]]:
+        """:meth:`search` for each vector, the ``i``-th in ``namespaces[i]``: the store is read
+        once per namespace for the whole batch (the circuit asks once per request)."""
+        if len(namespaces) != len(vectors):
+            raise ValueError(f"search_many: {len(namespaces)} namespaces for {len(vectors)} vectors")
+        queries = [_unit(v) for v in vectors]
+        out = []
         with self._lock:
             self._check_open()
-            index = self._refresh(namespace, model_id, int(query.shape[0]))
-            if not index.size or top_k < 1:
-                return []
-            sims = np.clip((index.matrix @ query).astype(np.float64), -1.0, 1.0)
-            close = np.flatnonzero(sims >= threshold)  # usually few: only they are ranked
-            order = close[np.argsort(-sims[close], kind="stable")[:top_k]]
-            return [Match(float(sims[i]), float(index.scores[i]),
-                          index.texts[i] if self.keep_text else None) for i in order]
+            indexes: dict[tuple[str, int], _Index] = {}
+            for query, namespace in zip(queries, namespaces):
+                key = (namespace, int(query.shape[0]))
+                if key not in indexes:
+                    indexes[key] = self._refresh(namespace, model_id, key[1])
+                out.append(self._closest(indexes[key], query, top_k, threshold))
+        return out
+
+    def _closest(self, index: "_Index", query: np.ndarray, top_k: int, threshold: float) -> list[Match]:
+        if not index.size or top_k < 1:
+            return []
+        sims = np.clip((index.matrix @ query).astype(np.float64), -1.0, 1.0)
+        close = np.flatnonzero(sims >= threshold)  # usually few: only they are ranked
+        order = close[np.argsort(-sims[close], kind="stable")[:top_k]]
+        return [Match(float(sims[i]), float(index.scores[i]),
+                      index.texts[i] if self.keep_text else None) for i in order]
 
     def _refresh(self, namespace: str, model_id: str, dim: int) -> _Index:
         index = self._indexes.get((namespace, model_id))

@@ -52,6 +52,7 @@ class RegretAnalyzer(heads.OptionalHead):
                  memory: "UnifiedMemoryManager | None" = None):
         self.embedder = embedder
         self.options = options if options is not None else RegretOptions()
+        self._max_hours = float(self.options.max_duration_hours)
         self._load_head(memory)
 
     def analyze_batch(self, items: Sequence[AnalyzerItem]) -> list[dict[str, Any]]:
@@ -75,7 +76,7 @@ class RegretAnalyzer(heads.OptionalHead):
             "anticipated": float(anticipated),
             "experienced": float(anticipated * (0.5 + 0.5 * self_loss)),
             "intensity": float(np.sqrt(anticipated) * (0.4 + 0.6 * intensity01)),
-            "duration_hours": float(anticipated * float(self.options.max_duration_hours)
+            "duration_hours": float(anticipated * self._max_hours
                                     * (0.2 + 0.8 * bentham["values"]["duration"])),
             "best_alternative": options[best][0],
             "scenarios": [{"type": kind, "action": action, "utility": float(u), "regret": r}

@@ -48,6 +48,20 @@ def test_search_returns_top_k_above_the_threshold_best_first():
     assert store.search(unit(0, 1), "m", top_k=5, threshold=0.999)[0].text == "t2"
 
 
+def test_a_batch_search_finds_what_each_search_finds_in_its_own_namespace():
+    store = ExperienceStore(None, keep_text=True)
+    for i, vec in enumerate([unit(1, 0), unit(1, 0.2), unit(0, 1)]):
+        store.add(f"mine {i}", vec, i / 10, "m", namespace="a")
+    store.add("theirs", unit(1, 0.1), 0.9, "m", namespace="b")
+    queries, namespaces = [unit(1, 0), unit(0, 1), unit(1, 0)], ["a", "a", "b"]
+    found = store.search_many(queries, "m", top_k=2, threshold=0.5, namespaces=namespaces)
+    assert found == [store.search(q, "m", top_k=2, threshold=0.5, namespace=n)
+                     for q, n in zip(queries, namespaces)]
+    assert [[m.text for m in matches] for matches in found] == [["mine 0", "mine 1"], ["mine 2"], ["theirs"]]
+    with pytest.raises(ValueError, match="2 namespaces for 3 vectors"):
+        store.search_many(queries, "m", namespaces=["a", "b"])
+
+
 def test_vectors_of_another_embedder_are_never_compared():
     store = ExperienceStore(None)
     store.add("other model", unit(1, 0), 0.5, "model-a")
