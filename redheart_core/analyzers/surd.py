@@ -154,12 +154,24 @@ def _marginals(p: np.ndarray, axes: Combo) -> dict[Combo, np.ndarray]:
     sources that remain; each from a marginal one source larger, so most sums run over small
     arrays."""
     out = {axes: p}
+    for combo, parent, dropped in _marginal_plan(axes):
+        out[combo] = out[parent].sum(axis=dropped, keepdims=True)
+    return out
+
+
+@functools.cache
+def _marginal_plan(axes: Combo) -> tuple[tuple[Combo, Combo, int], ...]:
+    """``(combination, the marginal one source larger it is summed from, the axis summed)``
+    for every combination of ``axes`` below all of them, larger ones first (worked out once
+    per number of sources)."""
+    plan: list[tuple[Combo, Combo, int]] = []
+    made = [axes]
     for size in range(len(axes) - 1, 0, -1):
         for combo in combinations(axes, size):
-            parent = next(c for c in out if len(c) == size + 1 and set(combo) < set(c))
-            dropped = next(a for a in parent if a not in combo)
-            out[combo] = out[parent].sum(axis=dropped, keepdims=True)
-    return out
+            parent = next(c for c in made if len(c) == size + 1 and set(combo) < set(c))
+            plan.append((combo, parent, next(a for a in parent if a not in combo)))
+            made.append(combo)
+    return tuple(plan)
 
 
 def _decompose(combos: list[Combo], specific: np.ndarray, weights: np.ndarray,
@@ -200,11 +212,7 @@ def _decompose(combos: list[Combo], specific: np.ndarray, weights: np.ndarray,
         redundant_sum += redundant[:, t]
         synergistic_sum += synergistic[:, t]
 
-    zero_based = _zero_based(tuple(combos))
-    masks = [sum(1 << axes.index(a) for a in c) for c in combos]
-    singles = [(zero_based[c], m) for c, m in zip(combos, masks) if len(c) == 1]
-    groups = [(zero_based[c], m, row) for row, (c, m) in enumerate(zip(combos, masks)) if len(c) > 1]
-    everything = [zero_based[c] for c in combos]
+    singles, groups, everything = _result_keys(tuple(combos))
     leaks = np.clip(np.divide(h_cond, h_target, out=np.zeros_like(h_cond), where=h_target > 0), 0.0, 1.0)
     out = []
     # rounding can leave -1e-17 where the exact value is 0: every value is clipped at 0
@@ -219,6 +227,20 @@ def _decompose(combos: list[Combo], specific: np.ndarray, weights: np.ndarray,
             info_leak=leak,
         ))
     return out
+
+
+@functools.cache
+def _result_keys(combos: tuple[Combo, ...]) -> tuple[list[tuple[Combo, int]],
+                                                     list[tuple[Combo, int, int]], list[Combo]]:
+    """Where each part of a :class:`SurdResult` comes from (worked out once per number of
+    sources): each single source with its bit mask, each combination of several with its mask
+    and row, and every combination, all as 0-based source indices."""
+    axes = tuple(c[0] for c in combos if len(c) == 1)
+    zero_based = _zero_based(combos)
+    masks = [sum(1 << axes.index(a) for a in c) for c in combos]
+    singles = [(zero_based[c], m) for c, m in zip(combos, masks) if len(c) == 1]
+    groups = [(zero_based[c], m, row) for row, (c, m) in enumerate(zip(combos, masks)) if len(c) > 1]
+    return singles, groups, [zero_based[c] for c in combos]
 
 
 @functools.cache
@@ -240,7 +262,7 @@ def joint_counts(samples: np.ndarray, bins: int) -> np.ndarray:
     edges = np.linspace(low[:, 0], high[:, 0], bins + 1, axis=1)  # histogramdd's edges
     # a value's bin is how many inner edges it reaches: histogramdd's searchsorted, with the
     # maximum (on the last edge) in the last bin
-    index = np.zeros(values.shape, dtype=np.int64)
+    index = np.zeros(values.shape, dtype=np.int8 if bins <= 127 else np.int64)  # small: fast adds
     for inner in range(1, bins):
         index += values >= edges[:, inner:inner + 1]
     places = bins ** np.arange(variables - 1, -1, -1, dtype=np.int64)  # the first varies slowest
