@@ -53,7 +53,7 @@ ETHICS_CUES: dict[str, tuple[str, ...]] = {
 
 
 def _hits(text: str, cues: tuple[str, ...]) -> int:
-    return sum(text.count(cue) for cue in cues)
+    return sum(map(text.count, cues))
 
 
 def _decision(text: str) -> str:
