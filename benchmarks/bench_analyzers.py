@@ -11,7 +11,10 @@ analyzers' work overlaps only partly (two cores here). The bare pass runs the mo
 padded, as a user's own loop would; the embedder traces it on the CPU once it has read a batch,
 packed (``redheart_core.model.tracing``, ``redheart_core.model.packing``: the same bits, the
 matrix products on real tokens only), so the embedder-alone figure shows what that is worth by
-itself. Each is timed twice, alternating; the best counts.
+itself. Also reported, not the target: the analysis in steady state, over other new texts from
+the cache the previous analysis left, where the offline backend's scenario sentences (about 15
+that recur across texts) are already encoded, as in any run past its first few hundred texts.
+Each is timed twice, alternating; the best counts.
 
 Baseline in the same run: the embedding itself. For each of a set of distinct situations the
 embedder encodes everything the analyzers will read (the text, its clauses, its scenarios) from
@@ -146,8 +149,9 @@ def _embedder_alone(embedder, texts: list[str], batch: int) -> float:
     return time.perf_counter() - start
 
 
-async def _analysis_seconds(pipe, embedder, texts: list[str]) -> float:
-    embedder.clear_cache()
+async def _analysis_seconds(pipe, embedder, texts: list[str], cold: bool = True) -> float:
+    if cold:
+        embedder.clear_cache()
     start = time.perf_counter()
     results = await pipe.analyze_many(texts)
     seconds = time.perf_counter() - start
@@ -157,14 +161,17 @@ async def _analysis_seconds(pipe, embedder, texts: list[str]) -> float:
     return seconds
 
 
-async def throughput() -> tuple[float, float, float, int]:
+async def throughput() -> tuple[float, float, float, int, float]:
     """(analysis texts/s, bare encoder texts/s, the embedder alone in read-ahead chunks texts/s,
-    the chunk size), each the best of two alternating runs."""
+    the chunk size, the analysis in steady state texts/s), each the best of two alternating
+    runs. The analysis starts from an empty cache; in steady state it goes on, with other new
+    texts, from the cache the previous analysis left: what stays there is what recurs across
+    texts, the offline backend's scenario sentences (about 15 distinct ones)."""
     from redheart_core import Pipeline, load_config
 
     texts = _throughput_texts()
     config = load_config(overrides=["experience.path=null"])
-    analysis, bare, alone = [], [], []
+    analysis, bare, alone, steady = [], [], [], []
     async with Pipeline.from_config(config) as pipe:
         embedder = pipe.runtime.embedder
         chunk = pipe.read_ahead_chunk
@@ -174,15 +181,19 @@ async def throughput() -> tuple[float, float, float, int]:
             bare.append(_bare_forward(embedder, batch, int(config.pipeline.batch_size)))
             alone.append(_embedder_alone(embedder, batch, chunk))
             analysis.append(await _analysis_seconds(pipe, embedder, batch))
+            steady.append(await _analysis_seconds(pipe, embedder, [f"{t} ({round_}, again)" for t in texts],
+                                                  cold=False))
     n = len(texts)
-    return n / min(analysis), n / min(bare), n / min(alone), chunk
+    return n / min(analysis), n / min(bare), n / min(alone), chunk, n / min(steady)
 
 
 def main() -> bool:
-    analysis_tps, bare_tps, alone_tps, chunk = asyncio.run(throughput())
+    analysis_tps, bare_tps, alone_tps, chunk, steady_tps = asyncio.run(throughput())
     ratio = analysis_tps / bare_tps
     print(f"throughput, {THROUGHPUT_TEXTS} distinct texts: default analysis {analysis_tps:6.1f} texts/s, "
           f"bare encoder forward {bare_tps:6.1f} texts/s = {ratio:.2f}x (target >= {THROUGHPUT_TARGET}x)")
+    print(f"  in steady state (the offline backend's scenario sentences left cached by the previous "
+          f"texts): {steady_tps:6.1f} texts/s = {steady_tps / bare_tps:.2f}x (report)")
     print(f"  the shared embedder alone in the read-ahead chunks of {chunk}: "
           f"{alone_tps:6.1f} texts/s = {alone_tps / bare_tps:.2f}x (the encoder's part of the analysis)")
     embed_ms, analyzers_ms, surd_ms = embedding_vs_analyzers()
