@@ -146,6 +146,8 @@ def _dict_converter(item: Converter) -> Converter:
     def convert(value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise _Mismatch(f"expected an object, got {type(value).__name__}")
+        if item is _number and all(type(k) is str and type(v) is float for k, v in value.items()):
+            return dict(value)  # already what the loop below makes (analyzers' many scores)
         out = {}
         for k, v in value.items():
             try:
