@@ -170,9 +170,12 @@ def scores(vals: dict[str, ArrayLike], lays: dict[str, ArrayLike],
 
 
 def _terms(vals: dict[str, ArrayLike], tone: ArrayLike) -> dict[str, ArrayLike]:
-    """Each dimension transformed and signed."""
-    return {dim: TRANSFORMS.get(dim, _logistic01)(vals[dim]) * (tone if sign == "tone" else sign)
-            for dim, (_, sign) in ((d, WEIGHTS[d]) for d in BENTHAM_DIMENSIONS)}
+    """Each dimension transformed and signed (the classic seven by the hedonic tone)."""
+    out = {}
+    for dim in BENTHAM_DIMENSIONS:
+        sign = WEIGHTS[dim][1]
+        out[dim] = TRANSFORMS.get(dim, _logistic01)(vals[dim]) * (tone if sign == "tone" else sign)
+    return out
 
 
 def _layered(terms: dict[str, ArrayLike], lays: dict[str, ArrayLike]) -> ArrayLike:

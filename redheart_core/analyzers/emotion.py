@@ -196,6 +196,13 @@ def _finite(value: Any) -> float:
     return v if np.isfinite(v) else 0.0
 
 
+_LOG_LABELS = float(np.log(len(EMOTIONS)))
+
+
+def _unit_range(value: float) -> float:
+    return min(max(value, -1.0), 1.0)
+
+
 def describe(dist: np.ndarray, intensifiers: int = 0, vad: np.ndarray | None = None) -> dict[str, Any]:
     """Primary, VAD, intensity (1..6) and confidence of one distribution, as an EmotionLevel.
 
@@ -225,13 +232,6 @@ def describe(dist: np.ndarray, intensifiers: int = 0, vad: np.ndarray | None = N
         "intensity": intensity,
         "confidence": confidence,
     }
-
-
-_LOG_LABELS = float(np.log(len(EMOTIONS)))
-
-
-def _unit_range(value: float) -> float:
-    return min(max(value, -1.0), 1.0)
 
 
 def _vector(level: dict[str, Any]) -> np.ndarray:
