@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
 from redheart_core.analyzers.base import AnalyzerItem
-from redheart_core.analyzers.bentham import BUILTIN_SCENARIOS, Factors, final_score, scores, values
+from redheart_core.analyzers.bentham import (BUILTIN_SCENARIOS, Factors, final_score, final_score_in_range,
+                                             layers, scores, values)
 from redheart_core.analyzers.propagation import SOURCES, propagate
 from redheart_core.analyzers.regret import AS_DESCRIBED, regrets
 from redheart_core.schema import InitialAnalysis, LOSS_EMOTIONS
@@ -85,6 +87,16 @@ def test_bentham_transforms_and_signs():
     base, final = scores(values(good), {k: 1.0 for k in ("contextual", "temporal", "social", "ethical",
                                                          "emotional", "cognitive")}, 0.8)
     assert base == pytest.approx(final)  # neutral layers change nothing
+
+
+def test_the_final_score_of_factors_in_range_is_the_calculus_final_score_bit_for_bit():
+    rng = np.random.default_rng(11)
+    names = [f.name for f in fields(Factors)]
+    drawn = Factors(**{n: rng.uniform(-1.5 if n == "valence" else -0.5, 1.5, 500) for n in names})
+    in_range = drawn.clipped()
+    np.testing.assert_array_equal(final_score_in_range(in_range), final_score(drawn))
+    np.testing.assert_array_equal(final_score_in_range(in_range),
+                                  scores(values(drawn), layers(drawn), drawn.valence)[1])
 
 
 def test_regret_is_how_far_the_best_other_option_beats_each():
