@@ -98,9 +98,9 @@ class CircuitAnalyzer:
         readings = self.embedder.read(vectors) if self.model else None
         found = self.store.search_many(list(vectors), self.embedder.model_id, self.top_k,
                                        self.threshold, namespaces=[item.namespace for item in items])
-        outputs = [self.analyze(item, vector, None if readings is None else
-                                (float(readings.acceptability[i]), float(readings.utility[i])), matches)
-                   for i, (item, vector, matches) in enumerate(zip(items, vectors, found))]
+        outputs = [self.analyze(item, matches, None if readings is None else
+                                (float(readings.acceptability[i]), float(readings.utility[i])))
+                   for i, (item, matches) in enumerate(zip(items, found))]
         if self.options.store:  # once the whole batch is done, in one transaction: a batch that
             # fails and is split and retried stores nothing twice
             self.store.add_many([self._decision(item, vector, out)
@@ -115,18 +115,14 @@ class CircuitAnalyzer:
                                          "bentham": bentham["final_score"],
                                          "regret": regret["anticipated"]})
 
-    def analyze(self, item: AnalyzerItem, vector: np.ndarray,
-                judged: tuple[float, float] | None = None,
-                matches: list[Match] | None = None) -> dict[str, Any]:
-        """One item's circuit; ``judged`` is the model's (acceptability, centred utility),
-        ``matches`` its past decisions when the batch has looked them up already."""
+    def analyze(self, item: AnalyzerItem, matches: list[Match],
+                judged: tuple[float, float] | None = None) -> dict[str, Any]:
+        """One item's circuit, from its past decisions (``matches``, looked up for the whole
+        batch); ``judged`` is the model's (acceptability, centred utility)."""
         trace: list[str] = []
         emotion, bentham = item.results["emotion"], item.results["bentham"]
         ethics, regret = item.results["ethics"], item.results["regret"]
 
-        if matches is None:
-            matches = self.store.search(vector, self.embedder.model_id, self.top_k,
-                                        self.threshold, namespace=item.namespace)
         prior = experience_prior(matches)
         if matches:
             trace.append(f"1 experience: {len(matches)} similar past decision(s), best similarity "
